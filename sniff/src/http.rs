@@ -1,0 +1,1 @@
+//! http detection (to be written).

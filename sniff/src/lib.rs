@@ -1,0 +1,29 @@
+//! Sans-IO detection of the protocol and hostname a TCP client wants, from
+//! the first bytes it sent.
+//!
+//! [`detect`] looks at the bytes read so far and the set of protocols a
+//! listener accepts, and answers whether it needs more bytes, what it found
+//! (protocol, hostname, ALPN, request path, bytes to consume), or why the
+//! input cannot be routed. The answer never depends on how the bytes were
+//! split across reads, and no input makes it panic.
+//!
+//! Modules: [`tls`] (ClientHello SNI and ALPN), [`http`] (HTTP/1.x `Host`
+//! and the HTTP/2 preface), [`xmpp`] (stream header `to`), [`dial`] (the
+//! `DIAL host[:port]` line), [`proxy`] (PROXY protocol v1/v2 headers from a
+//! trusted balancer), [`hostname`] (normalising and validating names).
+
+pub mod dial;
+pub mod hostname;
+pub mod http;
+pub mod proxy;
+pub mod tls;
+pub mod xmpp;
+
+mod detect;
+mod types;
+
+pub use detect::detect;
+pub use hostname::{Hostname, HostnameError};
+pub use types::{
+    Detection, Error, Http, Limits, Malformed, Protocol, ProtocolSet, Status, Tls,
+};

@@ -1,0 +1,1 @@
+//! proxy detection (to be written).

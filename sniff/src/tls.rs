@@ -1,0 +1,1 @@
+//! tls detection (to be written).

@@ -1,0 +1,270 @@
+//! The vocabulary of detection: protocols, limits, outcomes and errors.
+
+use crate::Hostname;
+
+/// A protocol the gateway can recognise from a client's first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Protocol {
+    /// A TLS ClientHello (any version the record layer allows).
+    Tls,
+    /// HTTP/1.0 or HTTP/1.1, or the HTTP/2 prior-knowledge preface.
+    Http,
+    /// An XMPP stream header (client-to-server or server-to-server).
+    Xmpp,
+    /// A `DIAL host[:port]` line.
+    Dial,
+}
+
+impl Protocol {
+    /// Every protocol, in the order detection tries them.
+    pub const ALL: [Protocol; 4] = [Protocol::Tls, Protocol::Http, Protocol::Xmpp, Protocol::Dial];
+
+    /// The lower-case name used in configuration, logs and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Tls => "tls",
+            Protocol::Http => "http",
+            Protocol::Xmpp => "xmpp",
+            Protocol::Dial => "dial",
+        }
+    }
+
+    /// Parses a configuration name (`"tls"`, `"http"`, `"xmpp"`, `"dial"`).
+    pub fn from_name(name: &str) -> Option<Protocol> {
+        Protocol::ALL.into_iter().find(|p| p.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for Protocol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A set of [`Protocol`]s, as a small bit set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct ProtocolSet(u8);
+
+impl ProtocolSet {
+    /// No protocol.
+    pub const EMPTY: ProtocolSet = ProtocolSet(0);
+    /// Every protocol.
+    pub const ALL: ProtocolSet = ProtocolSet(0b1111);
+
+    fn bit(p: Protocol) -> u8 {
+        match p {
+            Protocol::Tls => 1,
+            Protocol::Http => 2,
+            Protocol::Xmpp => 4,
+            Protocol::Dial => 8,
+        }
+    }
+
+    /// The set holding just `p`.
+    pub fn only(p: Protocol) -> ProtocolSet {
+        ProtocolSet(Self::bit(p))
+    }
+
+    /// This set with `p` added.
+    #[must_use]
+    pub fn with(self, p: Protocol) -> ProtocolSet {
+        ProtocolSet(self.0 | Self::bit(p))
+    }
+
+    /// This set with `p` removed.
+    #[must_use]
+    pub fn without(self, p: Protocol) -> ProtocolSet {
+        ProtocolSet(self.0 & !Self::bit(p))
+    }
+
+    /// Whether `p` is in the set.
+    pub fn contains(self, p: Protocol) -> bool {
+        self.0 & Self::bit(p) != 0
+    }
+
+    /// Whether the two sets share a protocol.
+    pub fn intersects(self, other: ProtocolSet) -> bool {
+        self.0 & other.0 != 0
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The protocols in the set, in detection order.
+    pub fn iter(self) -> impl Iterator<Item = Protocol> {
+        Protocol::ALL.into_iter().filter(move |p| self.contains(*p))
+    }
+}
+
+impl FromIterator<Protocol> for ProtocolSet {
+    fn from_iter<I: IntoIterator<Item = Protocol>>(iter: I) -> Self {
+        iter.into_iter().fold(ProtocolSet::EMPTY, ProtocolSet::with)
+    }
+}
+
+/// Caps on how many bytes each detector may look at before it gives up with
+/// [`Error::TooLarge`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The largest TLS ClientHello handshake message reassembled, in bytes
+    /// (default 16 KiB; post-quantum hellos are about 1.8 KiB and more).
+    pub tls_hello: usize,
+    /// The largest HTTP/1.x request line plus header section (default 16 KiB).
+    pub http_head: usize,
+    /// The most headers an HTTP/1.x request may carry (default 100).
+    pub http_headers: usize,
+    /// The largest XMPP prologue plus stream header (default 4 KiB).
+    pub xmpp_head: usize,
+}
+
+impl Limits {
+    /// Default TLS ClientHello cap.
+    pub const DEFAULT_TLS_HELLO: usize = 16 * 1024;
+    /// Default HTTP head cap.
+    pub const DEFAULT_HTTP_HEAD: usize = 16 * 1024;
+    /// Default HTTP header count cap.
+    pub const DEFAULT_HTTP_HEADERS: usize = 100;
+    /// Default XMPP head cap.
+    pub const DEFAULT_XMPP_HEAD: usize = 4 * 1024;
+
+    /// The largest number of bytes any enabled detector may need; a caller
+    /// sizes its peek buffer with this.
+    pub fn max_peek(&self) -> usize {
+        // A TLS hello spread over records carries 5 bytes of record header per
+        // record; records carry at least one byte, but real clients use few.
+        // The TLS detector bounds the *handshake message*; the peek buffer
+        // also holds record headers, so leave room for them.
+        let tls = self.tls_hello.saturating_add(self.tls_hello / 16).saturating_add(5);
+        tls.max(self.http_head).max(self.xmpp_head).max(crate::dial::MAX_LINE)
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            tls_hello: Self::DEFAULT_TLS_HELLO,
+            http_head: Self::DEFAULT_HTTP_HEAD,
+            http_headers: Self::DEFAULT_HTTP_HEADERS,
+            xmpp_head: Self::DEFAULT_XMPP_HEAD,
+        }
+    }
+}
+
+/// What a TLS ClientHello told us.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Tls {
+    /// ALPN protocol names the client offered, in its order.
+    pub alpn: Vec<Vec<u8>>,
+}
+
+/// What an HTTP request head told us.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Http {
+    /// The request method, e.g. `GET` (empty for the HTTP/2 preface).
+    pub method: String,
+    /// The request target's path (and query), e.g. `/index.html`; for an
+    /// absolute-form target, only its path part. Empty for the HTTP/2 preface.
+    pub path: String,
+    /// `true` when the client sent the HTTP/2 prior-knowledge preface
+    /// (`PRI * HTTP/2.0`), which carries no host.
+    pub h2_preface: bool,
+    /// The minor version of HTTP/1.x (0 or 1); 0 for the HTTP/2 preface.
+    pub minor_version: u8,
+}
+
+/// A successful detection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Detection {
+    /// The protocol recognised.
+    pub protocol: Protocol,
+    /// The hostname the client asked for, normalised; `None` when the
+    /// protocol allowed it to be absent (TLS without SNI, HTTP/1.0 without
+    /// `Host`, the HTTP/2 preface, an XMPP header without `to`).
+    pub host: Option<Hostname>,
+    /// A port the client named: the dial line's `:port`. Ports in HTTP
+    /// `Host` headers are stripped and not reported here.
+    pub port: Option<u16>,
+    /// How many leading bytes the gateway must drop before forwarding (the
+    /// dial line); 0 for every other protocol.
+    pub consume: usize,
+    /// TLS details, for [`Protocol::Tls`].
+    pub tls: Option<Tls>,
+    /// HTTP details, for [`Protocol::Http`].
+    pub http: Option<Http>,
+}
+
+/// Progress of a detection over the bytes seen so far.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status<T> {
+    /// More bytes are needed before any answer is possible.
+    Partial,
+    /// Done.
+    Complete(T),
+}
+
+/// Why a protocol's bytes are malformed; lets the gateway log the reason and
+/// pick the protocol's own refusal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Malformed {
+    /// The TLS record layer is invalid (bad content type, version or length).
+    #[error("invalid TLS record")]
+    TlsRecord,
+    /// The first handshake message is not a ClientHello, or it does not parse.
+    #[error("invalid TLS ClientHello")]
+    TlsHello,
+    /// The server_name extension is invalid or names something that is not a hostname.
+    #[error("invalid TLS server_name")]
+    TlsServerName,
+    /// The HTTP request line or a header does not parse.
+    #[error("invalid HTTP request")]
+    HttpSyntax,
+    /// More than one `Host` header (a request-smuggling vector).
+    #[error("more than one Host header")]
+    HttpDuplicateHost,
+    /// `Host` disagrees with the authority of an absolute-form target.
+    #[error("Host disagrees with the request target")]
+    HttpHostMismatch,
+    /// `Host` (or the target authority) is not a valid hostname.
+    #[error("invalid HTTP Host")]
+    HttpHost,
+    /// HTTP/1.1 request without a `Host` header (RFC 9112 section 3.2).
+    #[error("HTTP/1.1 request without Host")]
+    HttpMissingHost,
+    /// The XML prologue or stream header is not well-formed.
+    #[error("malformed XML")]
+    XmppXml,
+    /// The root element is not a stream in the streams namespace, or the
+    /// default namespace is neither `jabber:client` nor `jabber:server`.
+    #[error("not an XMPP stream header")]
+    XmppNotStream,
+    /// The stream's `to` is not a valid hostname.
+    #[error("invalid XMPP stream to")]
+    XmppTo,
+    /// The dial line is not `DIAL host[:port]` with a valid name and port.
+    #[error("invalid DIAL line")]
+    Dial,
+}
+
+/// Why detection ended without a route-able answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// No enabled protocol can match these bytes.
+    #[error("no enabled protocol matches")]
+    NoMatch,
+    /// The bytes are this protocol, but malformed.
+    #[error("malformed {protocol}: {reason}")]
+    Malformed {
+        /// The protocol the bytes were recognised as.
+        protocol: Protocol,
+        /// What is wrong with them.
+        reason: Malformed,
+    },
+    /// The bytes are this protocol, but its header exceeds the cap in [`Limits`].
+    #[error("{protocol} header larger than the limit")]
+    TooLarge {
+        /// The protocol the bytes were recognised as.
+        protocol: Protocol,
+    },
+}

@@ -1,0 +1,1 @@
+//! xmpp detection (to be written).

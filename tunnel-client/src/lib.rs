@@ -1,0 +1,1 @@
+//! The portico tunnel client: link client and local delivery.
