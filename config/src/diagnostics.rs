@@ -1,7 +1,10 @@
-//! Errors reported against a position in a configuration file.
+//! Errors reported against a position in a configuration file, printed the
+//! way rustc and cargo print them: message, `--> file:line:column`, the
+//! offending line and a caret under the column.
 
 use std::fmt;
-use std::path::PathBuf;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
 
 /// One error at a place in a file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,20 +19,280 @@ pub struct Diagnostic {
     pub message: String,
     /// The offending line of the file, quoted under the message.
     pub source_line: Option<String>,
+    /// How many characters the caret line underlines (at least 1 when
+    /// `source_line` is set).
+    pub width: usize,
+}
+
+impl Diagnostic {
+    /// An error about the file as a whole (line 0), e.g. one that cannot be read.
+    pub fn whole_file(file: &Path, message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            file: file.to_path_buf(),
+            line: 0,
+            column: 0,
+            message: message.into(),
+            source_line: None,
+            width: 0,
+        }
+    }
+
+    /// An error at the byte range `span` of `source`, the text of `file`.
+    /// Out-of-range or mid-character offsets are clamped, never a panic.
+    pub fn at_span(
+        file: &Path,
+        source: &str,
+        span: Range<usize>,
+        message: impl Into<String>,
+    ) -> Diagnostic {
+        let start = floor_char_boundary(source, span.start);
+        let before = source.get(..start).unwrap_or_default();
+        let line = before.matches('\n').count() + 1;
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let column = before.get(line_start..).unwrap_or_default().chars().count() + 1;
+        let rest = source.get(line_start..).unwrap_or_default();
+        let line_text = rest.split('\n').next().unwrap_or_default();
+        let line_text = line_text.strip_suffix('\r').unwrap_or(line_text);
+        let end = floor_char_boundary(source, span.end.max(start));
+        let line_end = line_start + line_text.len();
+        let width = source
+            .get(start..end.min(line_end))
+            .map_or(0, |s| s.chars().count())
+            .max(1);
+        Diagnostic {
+            file: file.to_path_buf(),
+            line,
+            column,
+            message: message.into(),
+            source_line: Some(line_text.to_owned()),
+            width,
+        }
+    }
+}
+
+/// The largest char boundary of `s` at or below `offset`.
+fn floor_char_boundary(s: &str, offset: usize) -> usize {
+    let mut i = offset.min(s.len());
+    while i > 0 && !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "error: {}", self.message)?;
+        let Some(text) = self.source_line.as_ref().filter(|_| self.line > 0) else {
+            return writeln!(f, "  --> {}", self.file.display());
+        };
+        let number = self.line.to_string();
+        let gutter = " ".repeat(number.len());
+        writeln!(
+            f,
+            "{gutter}--> {}:{}:{}",
+            self.file.display(),
+            self.line,
+            self.column
+        )?;
+        writeln!(f, "{gutter} |")?;
+        writeln!(f, "{number} | {text}")?;
+        // Keep tabs in the padding so the caret lines up under tabbed text.
+        let pad: String = text
+            .chars()
+            .take(self.column.saturating_sub(1))
+            .map(|c| if c == '\t' { '\t' } else { ' ' })
+            .collect();
+        writeln!(f, "{gutter} | {pad}{}", "^".repeat(self.width.max(1)))
+    }
 }
 
 /// All the errors found in one file.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Diagnostics(pub Vec<Diagnostic>);
 
+impl Diagnostics {
+    /// Whether there is no error.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// How many errors.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// The errors, in file order.
+    pub fn iter(&self) -> std::slice::Iter<'_, Diagnostic> {
+        self.0.iter()
+    }
+}
+
 impl fmt::Display for Diagnostics {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for d in &self.0 {
-            writeln!(f, "error: {}", d.message)?;
-            writeln!(f, "  --> {}:{}:{}", d.file.display(), d.line, d.column)?;
+        for (i, d) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{d}")?;
         }
         Ok(())
     }
 }
 
 impl std::error::Error for Diagnostics {}
+
+/// Collects the errors of one file while it is validated.
+pub(crate) struct Reporter<'a> {
+    file: &'a Path,
+    source: &'a str,
+    found: Vec<Diagnostic>,
+}
+
+impl<'a> Reporter<'a> {
+    /// A reporter for `source`, the text of `file`.
+    pub(crate) fn new(file: &'a Path, source: &'a str) -> Reporter<'a> {
+        Reporter {
+            file,
+            source,
+            found: Vec::new(),
+        }
+    }
+
+    /// Records an error at `span`.
+    pub(crate) fn error(&mut self, span: Range<usize>, message: impl Into<String>) {
+        self.found
+            .push(Diagnostic::at_span(self.file, self.source, span, message));
+    }
+
+    /// The 1-based line of byte offset `offset`, for messages that point
+    /// back at an earlier place.
+    pub(crate) fn line_of(&self, offset: usize) -> usize {
+        let end = floor_char_boundary(self.source, offset);
+        self.source
+            .get(..end)
+            .unwrap_or_default()
+            .matches('\n')
+            .count()
+            + 1
+    }
+
+    /// The span of the key in the `key = value` line that holds the value at
+    /// `value`, so a message can underline the setting's name; the value's
+    /// own span when the line has no such shape.
+    pub(crate) fn key_span(&self, value: Range<usize>) -> Range<usize> {
+        let start = floor_char_boundary(self.source, value.start);
+        let before = self.source.get(..start).unwrap_or_default();
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let line = before.get(line_start..).unwrap_or_default();
+        let Some(eq) = line.rfind('=') else {
+            return value;
+        };
+        let key = line.get(..eq).unwrap_or_default();
+        let lead = key.len() - key.trim_start().len();
+        let key_len = key.trim().len();
+        if key_len == 0 {
+            return value;
+        }
+        let key_start = line_start + lead;
+        key_start..key_start + key_len
+    }
+
+    /// `value` when no error was recorded, otherwise every error in file
+    /// order. A missing value without a recorded error is reported as an
+    /// internal error rather than a panic.
+    pub(crate) fn finish<T>(mut self, value: Option<T>) -> Result<T, Diagnostics> {
+        match value {
+            Some(v) if self.found.is_empty() => Ok(v),
+            _ => {
+                if self.found.is_empty() {
+                    self.found.push(Diagnostic::whole_file(
+                        self.file,
+                        "internal error: validation failed without a message",
+                    ));
+                }
+                self.found.sort_by_key(|d| (d.line, d.column));
+                Err(Diagnostics(self.found))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn position_and_caret() {
+        let src = "a = 1\n# é comment\nbackend = \"x\"\n";
+        let off = src.find("backend").unwrap();
+        let d = Diagnostic::at_span(Path::new("/f.toml"), src, off..off + 7, "bad");
+        assert_eq!((d.line, d.column, d.width), (3, 1, 7));
+        assert_eq!(
+            d.to_string(),
+            "error: bad\n --> /f.toml:3:1\n  |\n3 | backend = \"x\"\n  | ^^^^^^^\n"
+        );
+    }
+
+    #[test]
+    fn gutter_widens_with_the_line_number() {
+        let src = format!("{}backend = \"[200::1]:80\"\n", "#\n".repeat(11));
+        let off = src.find("backend").unwrap();
+        let d = Diagnostic::at_span(
+            Path::new("/etc/portico/gateway.toml"),
+            &src,
+            off..off + 7,
+            "m",
+        );
+        assert_eq!(
+            d.to_string(),
+            "error: m\n  --> /etc/portico/gateway.toml:12:1\n   |\n\
+             12 | backend = \"[200::1]:80\"\n   | ^^^^^^^\n"
+        );
+    }
+
+    #[test]
+    fn column_counts_characters_not_bytes() {
+        let src = "k = \"éé\" # x\n";
+        let off = src.find('#').unwrap();
+        let d = Diagnostic::at_span(Path::new("f"), src, off..off + 1, "m");
+        assert_eq!((d.line, d.column), (1, 10));
+    }
+
+    #[test]
+    fn spans_out_of_range_or_mid_char_are_clamped() {
+        let src = "é\n";
+        let d = Diagnostic::at_span(Path::new("f"), src, 1..999, "m");
+        assert_eq!((d.line, d.column), (1, 1));
+        let d = Diagnostic::at_span(Path::new("f"), src, 999..1000, "m");
+        assert_eq!(d.line, 2);
+    }
+
+    #[test]
+    fn key_span_underlines_the_setting_name() {
+        let src = "[[route]]\n  backend = \"x\"\n";
+        let r = Reporter::new(Path::new("f"), src);
+        let v = src.find('"').unwrap();
+        let k = r.key_span(v..v + 3);
+        assert_eq!(src.get(k), Some("backend"));
+        assert_eq!(r.key_span(0..2), 0..2);
+    }
+
+    #[test]
+    fn whole_file_error_has_line_zero() {
+        let d = Diagnostic::whole_file(Path::new("/nope"), "cannot read");
+        assert_eq!(d.line, 0);
+        assert_eq!(d.to_string(), "error: cannot read\n  --> /nope\n");
+    }
+
+    #[test]
+    fn reporter_sorts_and_keeps_all() {
+        let src = "a\nb\nc\n";
+        let mut r = Reporter::new(Path::new("f"), src);
+        r.error(4..5, "third");
+        r.error(0..1, "first");
+        assert_eq!(r.line_of(2), 2);
+        let err = r.finish::<()>(Some(())).unwrap_err();
+        let lines: Vec<usize> = err.iter().map(|d| d.line).collect();
+        assert_eq!(lines, vec![1, 3]);
+    }
+}

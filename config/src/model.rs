@@ -1,7 +1,7 @@
 //! The validated configuration of both programs: types that cannot hold an
 //! invalid value, handed to the running code once loading succeeded.
 
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -38,12 +38,14 @@ pub struct Listener {
     pub bind: SocketAddr,
     /// Protocols detected here (default: all).
     pub protocols: ProtocolSet,
-    /// No decision by then: refuse (default 5 s).
+    /// No decision by then: refuse (`peek_timeout`, default
+    /// [`Listener::DEFAULT_PEEK_TIMEOUT`], 5 s).
     pub peek_timeout: Duration,
-    /// Backend connect timeout, per address tried (default 5 s).
+    /// Backend connect timeout, per address tried (`connect_timeout`,
+    /// default [`Listener::DEFAULT_CONNECT_TIMEOUT`], 5 s).
     pub connect_timeout: Duration,
     /// Close a forwarded connection after this long with no byte either way
-    /// (default: none).
+    /// (`idle_timeout`, default: none).
     pub idle_timeout: Option<Duration>,
     /// Sources that must send a PROXY v1/v2 header; from anywhere else a
     /// PROXY header is refused. Empty: no PROXY header accepted.
@@ -162,24 +164,28 @@ pub struct TunnelClient {
 /// `[admin]`.
 #[derive(Debug, Clone)]
 pub struct Admin {
-    /// Default `127.0.0.1:9180`.
+    /// `bind`, default [`Admin::DEFAULT_BIND`] (`127.0.0.1:9180`).
     pub bind: SocketAddr,
 }
 
 /// `[limits]`: resource bounds of the gateway as a whole.
 #[derive(Debug, Clone)]
 pub struct GatewayLimits {
-    /// Open client connections at most, all listeners together (default 10000).
+    /// Open client connections at most, all listeners together
+    /// (`max_connections`, default 10000, at most [`GatewayLimits::MAX_CONNECTIONS_CAP`]).
     pub max_connections: usize,
-    /// Open client connections from one client IP at most (default 256).
+    /// Open client connections from one client IP at most
+    /// (`max_connections_per_ip`, default 256, at most `max_connections`).
     pub max_connections_per_ip: usize,
-    /// How long SIGTERM waits for open connections to finish (default 30 s).
+    /// How long SIGTERM waits for open connections to finish
+    /// (`shutdown_grace`, default 30 s, at most [`GatewayLimits::SHUTDOWN_GRACE_CAP`]; 0 allowed).
     pub shutdown_grace: Duration,
-    /// TLS ClientHello cap in bytes (default 16 KiB).
+    /// TLS ClientHello cap in bytes (`tls_hello_max`, default 16 KiB,
+    /// within [`GatewayLimits::HEAD_MAX_MIN`]..=[`GatewayLimits::HEAD_MAX_CAP`]).
     pub tls_hello_max: usize,
-    /// HTTP request head cap in bytes (default 16 KiB).
+    /// HTTP request head cap in bytes (`http_head_max`, default 16 KiB, same bounds).
     pub http_head_max: usize,
-    /// XMPP stream-header cap in bytes (default 4 KiB).
+    /// XMPP stream-header cap in bytes (`xmpp_head_max`, default 4 KiB, same bounds).
     pub xmpp_head_max: usize,
 }
 
@@ -203,15 +209,17 @@ pub struct TunnelConfig {
 /// `[tun]`.
 #[derive(Debug, Clone)]
 pub struct Tun {
-    /// Device name (default `portico0`).
+    /// Device name (default [`Tun::DEFAULT_DEVICE`], at most
+    /// [`Tun::MAX_DEVICE_LEN`] bytes).
     pub device: String,
     /// Service address for IPv4 clients.
     pub address: Option<std::net::Ipv4Addr>,
     /// Service address for IPv6 clients.
     pub address6: Option<std::net::Ipv6Addr>,
-    /// Route layout.
+    /// Route layout (default [`RouteMode::Policy`]).
     pub routes: RouteMode,
-    /// Routing table for `RouteMode::Policy` (default 7777).
+    /// Routing table for `RouteMode::Policy` (default [`Tun::DEFAULT_TABLE`];
+    /// never 0, 253, 254 or 255).
     pub table: u32,
 }
 
@@ -231,7 +239,7 @@ pub struct Service {
     pub hosts: Vec<HostPattern>,
     /// Local service address.
     pub to: SocketAddr,
-    /// How the connection reaches it.
+    /// How the connection reaches it (default [`SourceMode::Tunnel`]).
     pub source: SourceMode,
     /// PROXY header (only with `SourceMode::Tunnel`).
     pub proxy_protocol: Option<ProxyVersion>,
@@ -244,4 +252,72 @@ pub enum SourceMode {
     Original,
     /// A plain local connection.
     Tunnel,
+}
+
+impl Listener {
+    /// Default `peek_timeout`.
+    pub const DEFAULT_PEEK_TIMEOUT: Duration = Duration::from_secs(5);
+    /// Default `connect_timeout`.
+    pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+}
+
+impl Admin {
+    /// Default admin `bind`: loopback only.
+    pub const DEFAULT_BIND: SocketAddr =
+        SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 9180));
+}
+
+impl GatewayLimits {
+    /// Default `max_connections`.
+    pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+    /// Largest `max_connections` accepted.
+    pub const MAX_CONNECTIONS_CAP: usize = 1_000_000;
+    /// Default `max_connections_per_ip`.
+    pub const DEFAULT_MAX_CONNECTIONS_PER_IP: usize = 256;
+    /// Default `shutdown_grace`.
+    pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+    /// Longest `shutdown_grace` accepted (one hour).
+    pub const SHUTDOWN_GRACE_CAP: Duration = Duration::from_secs(3600);
+    /// Default `tls_hello_max`.
+    pub const DEFAULT_TLS_HELLO_MAX: usize = portico_sniff::Limits::DEFAULT_TLS_HELLO;
+    /// Default `http_head_max`.
+    pub const DEFAULT_HTTP_HEAD_MAX: usize = portico_sniff::Limits::DEFAULT_HTTP_HEAD;
+    /// Default `xmpp_head_max`.
+    pub const DEFAULT_XMPP_HEAD_MAX: usize = portico_sniff::Limits::DEFAULT_XMPP_HEAD;
+    /// Smallest byte cap accepted for `*_max` settings.
+    pub const HEAD_MAX_MIN: usize = 512;
+    /// Largest byte cap accepted for `*_max` settings (1 MiB).
+    pub const HEAD_MAX_CAP: usize = 1024 * 1024;
+
+    /// The detection caps these limits set, other sniff limits at their defaults.
+    pub fn sniff_limits(&self) -> portico_sniff::Limits {
+        portico_sniff::Limits {
+            tls_hello: self.tls_hello_max,
+            http_head: self.http_head_max,
+            xmpp_head: self.xmpp_head_max,
+            ..portico_sniff::Limits::default()
+        }
+    }
+}
+
+impl Default for GatewayLimits {
+    fn default() -> Self {
+        GatewayLimits {
+            max_connections: Self::DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_ip: Self::DEFAULT_MAX_CONNECTIONS_PER_IP,
+            shutdown_grace: Self::DEFAULT_SHUTDOWN_GRACE,
+            tls_hello_max: Self::DEFAULT_TLS_HELLO_MAX,
+            http_head_max: Self::DEFAULT_HTTP_HEAD_MAX,
+            xmpp_head_max: Self::DEFAULT_XMPP_HEAD_MAX,
+        }
+    }
+}
+
+impl Tun {
+    /// Default `device`.
+    pub const DEFAULT_DEVICE: &'static str = "portico0";
+    /// Longest device name Linux accepts (IFNAMSIZ - 1).
+    pub const MAX_DEVICE_LEN: usize = 15;
+    /// Default `table`.
+    pub const DEFAULT_TABLE: u32 = 7777;
 }

@@ -21,3 +21,21 @@ impl std::fmt::Debug for Secret {
         f.write_str("Secret(MASKED)")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_reveals_no_byte() {
+        let value = b"s3cr3t-T0KEN-value-zq".to_vec();
+        let secret = Secret::new(value.clone());
+        let shown = format!("{secret:?} {:?}", Some(&secret));
+        assert_eq!(format!("{secret:?}"), "Secret(MASKED)");
+        for window in value.windows(3) {
+            let piece = String::from_utf8_lossy(window);
+            assert!(!shown.contains(piece.as_ref()), "{piece} leaked in {shown}");
+        }
+        assert_eq!(secret.expose(), value.as_slice());
+    }
+}

@@ -1,9 +1,114 @@
-//! The entry point that runs the enabled detectors over the bytes so far.
+//! The entry point that runs the enabled detectors over the bytes so far
+//! and combines their answers (the rules are on [`detect`]).
 
-use crate::{Detection, Error, Limits, ProtocolSet, Status};
+use crate::{Detection, Error, Limits, Malformed, Protocol, ProtocolSet, Status};
 
-/// Runs detection.
-pub fn detect(buf: &[u8], enabled: ProtocolSet, limits: &Limits) -> Result<Status<Detection>, Error> {
-    let _ = (buf, enabled, limits);
-    Ok(Status::Partial)
+/// One detector's answer over the bytes so far.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// These bytes cannot be this protocol.
+    NotMine,
+    /// These bytes could still be this protocol; more are needed.
+    Partial,
+    /// The bytes are this protocol, and this is what they say.
+    Complete(Detection),
+    /// The bytes are this protocol, but malformed.
+    Malformed(Malformed),
+    /// The bytes are this protocol, but its header exceeds its cap.
+    TooLarge,
 }
+
+/// Detects the protocol and hostname in `buf`, the bytes a client sent so
+/// far, among the `enabled` protocols.
+///
+/// Returns [`Status::Partial`] while more bytes are needed; the caller reads
+/// more and calls again with the longer buffer. A buffer of
+/// [`Limits::max_peek`] bytes always gets a final answer.
+///
+/// # Which bytes belong to which protocol
+///
+/// Each detector *claims* input only once its first bytes can belong to
+/// nothing else, and the claims never overlap:
+///
+/// | protocol | claims the input once it starts with |
+/// |---|---|
+/// | TLS | `0x16` (a handshake record) |
+/// | XMPP | `<` after optional XML whitespace (SP, HT, CR, LF); no byte-order mark |
+/// | dial | `DIAL ` (exactly: upper case, one space) |
+/// | HTTP | a method token (RFC 9110 `tchar`s) followed by SP, except `DIAL ` |
+///
+/// A line that starts exactly with `DIAL ` is therefore never HTTP, whether or
+/// not dial is enabled: with dial enabled it is a dial line, without it the
+/// answer is [`Error::NoMatch`] (bytes of a disabled protocol). `DELETE /` is
+/// ruled out as a dial line at its second byte, `DIAL x` as an HTTP request at
+/// its fifth. Until a detector has claimed the input it answers either "need
+/// more" or "not mine" — never an error — so a detector never reports another
+/// protocol's bytes as malformed. The one exception is input that fills a cap
+/// while only one protocol could still match it: a run of token bytes without
+/// SP as long as [`Limits::http_head`] is too large HTTP, and as many bytes of
+/// whitespace as [`Limits::xmpp_head`] are too large XMPP.
+///
+/// # Combining the answers
+///
+/// Only the protocols in `enabled` are run; the others are not considered at
+/// all. Then, over the enabled detectors:
+/// 1. one has a complete answer → [`Status::Complete`];
+/// 2. one has claimed the bytes and found them malformed or over its cap in
+///    [`Limits`] → that [`Error::Malformed`] or [`Error::TooLarge`];
+/// 3. every one says "not mine" → [`Error::NoMatch`] (also for an empty set);
+/// 4. otherwise → [`Status::Partial`].
+///
+/// Because claims are disjoint, at most one detector reaches 1 or 2, and the
+/// order in which they run does not matter. Every detector's answer is a
+/// function of the bytes alone, scanned from the start, and once it is not
+/// "need more" it stays the same however many bytes follow: detection over a
+/// growing buffer gives the same result as over the whole buffer at once.
+pub fn detect(
+    buf: &[u8],
+    enabled: ProtocolSet,
+    limits: &Limits,
+) -> Result<Status<Detection>, Error> {
+    let mut partial = false;
+    for protocol in enabled.iter() {
+        match run(protocol, buf, limits) {
+            Verdict::NotMine => {}
+            Verdict::Partial => partial = true,
+            Verdict::Complete(found) => return Ok(Status::Complete(found)),
+            Verdict::Malformed(reason) => return Err(Error::Malformed { protocol, reason }),
+            Verdict::TooLarge => return Err(Error::TooLarge { protocol }),
+        }
+    }
+    if partial {
+        Ok(Status::Partial)
+    } else {
+        Err(Error::NoMatch)
+    }
+}
+
+/// Runs one protocol's detector.
+fn run(protocol: Protocol, buf: &[u8], limits: &Limits) -> Verdict {
+    match protocol {
+        Protocol::Tls => crate::tls::sniff(buf, limits),
+        Protocol::Http => crate::http::sniff(buf, limits),
+        Protocol::Xmpp => crate::xmpp::sniff(buf, limits),
+        Protocol::Dial => crate::dial::sniff(buf),
+    }
+}
+
+impl Detection {
+    /// A detection of `protocol` naming `host`, with nothing to consume and
+    /// no details yet.
+    pub fn new(protocol: Protocol, host: Option<crate::Hostname>) -> Detection {
+        Detection {
+            protocol,
+            host,
+            port: None,
+            consume: 0,
+            tls: None,
+            http: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

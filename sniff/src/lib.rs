@@ -11,6 +11,9 @@
 //! and the HTTP/2 preface), [`xmpp`] (stream header `to`), [`dial`] (the
 //! `DIAL host[:port]` line), [`proxy`] (PROXY protocol v1/v2 headers from a
 //! trusted balancer), [`hostname`] (normalising and validating names).
+//! The rules that decide which protocol owns which bytes, and how the
+//! detectors' answers combine, are documented on [`detect()`]; each
+//! protocol module documents its own grammar, caps and errors.
 
 pub mod dial;
 pub mod hostname;
@@ -19,11 +22,11 @@ pub mod proxy;
 pub mod tls;
 pub mod xmpp;
 
+mod authority;
 mod detect;
 mod types;
 
 pub use detect::detect;
 pub use hostname::{Hostname, HostnameError};
-pub use types::{
-    Detection, Error, Http, Limits, Malformed, Protocol, ProtocolSet, Status, Tls,
-};
+pub use proxy::{ProxyError, ProxyHeader};
+pub use types::{Detection, Error, Http, Limits, Malformed, Protocol, ProtocolSet, Status, Tls};

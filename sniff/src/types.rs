@@ -17,7 +17,12 @@ pub enum Protocol {
 
 impl Protocol {
     /// Every protocol, in the order detection tries them.
-    pub const ALL: [Protocol; 4] = [Protocol::Tls, Protocol::Http, Protocol::Xmpp, Protocol::Dial];
+    pub const ALL: [Protocol; 4] = [
+        Protocol::Tls,
+        Protocol::Http,
+        Protocol::Xmpp,
+        Protocol::Dial,
+    ];
 
     /// The lower-case name used in configuration, logs and metrics.
     pub fn as_str(self) -> &'static str {
@@ -132,12 +137,12 @@ impl Limits {
     /// The largest number of bytes any enabled detector may need; a caller
     /// sizes its peek buffer with this.
     pub fn max_peek(&self) -> usize {
-        // A TLS hello spread over records carries 5 bytes of record header per
-        // record; records carry at least one byte, but real clients use few.
         // The TLS detector bounds the *handshake message*; the peek buffer
-        // also holds record headers, so leave room for them.
-        let tls = self.tls_hello.saturating_add(self.tls_hello / 16).saturating_add(5);
-        tls.max(self.http_head).max(self.xmpp_head).max(crate::dial::MAX_LINE)
+        // also holds its record headers (see `tls::max_record_bytes`).
+        crate::tls::max_record_bytes(self.tls_hello)
+            .max(self.http_head)
+            .max(self.xmpp_head)
+            .max(crate::dial::MAX_LINE)
     }
 }
 

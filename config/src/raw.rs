@@ -1,0 +1,171 @@
+//! The TOML of both programs as serde reads it, before validation. Every
+//! value that validation checks keeps its byte span, so each later error
+//! points at the text it is about.
+
+use serde::Deserialize;
+use serde_spanned::Spanned;
+
+/// A value with its byte span in the file.
+pub(crate) type S<T> = Spanned<T>;
+
+/// A list of strings, each with its span, and the list's own span.
+pub(crate) type StrList = S<Vec<S<String>>>;
+
+/// A string or a list of strings (`contact = "mailto:..."` or `[...]`).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum OneOrMany {
+    /// A single string.
+    One(String),
+    /// Several.
+    Many(Vec<String>),
+}
+
+/// A gateway configuration file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawGateway {
+    #[serde(default)]
+    pub(crate) listener: Vec<S<RawListener>>,
+    #[serde(default)]
+    pub(crate) route: Vec<S<RawRoute>>,
+    pub(crate) http01: Option<S<RawHttp01>>,
+    pub(crate) acme: Option<S<RawAcme>>,
+    pub(crate) tunnels: Option<S<RawTunnels>>,
+    #[serde(default)]
+    pub(crate) tunnel: Vec<S<RawTunnel>>,
+    pub(crate) admin: Option<S<RawAdmin>>,
+    pub(crate) limits: Option<S<RawLimits>>,
+}
+
+/// `[[listener]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawListener {
+    pub(crate) bind: S<String>,
+    pub(crate) protocols: Option<StrList>,
+    pub(crate) peek_timeout: Option<S<String>>,
+    pub(crate) connect_timeout: Option<S<String>>,
+    pub(crate) idle_timeout: Option<S<String>>,
+    pub(crate) accept_proxy: Option<StrList>,
+}
+
+/// `[[route]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRoute {
+    pub(crate) hosts: StrList,
+    pub(crate) protocols: Option<StrList>,
+    pub(crate) backend: Option<S<String>>,
+    pub(crate) tunnel: Option<S<String>>,
+    pub(crate) proxy_protocol: Option<S<String>>,
+    pub(crate) terminate_tls: Option<S<bool>>,
+}
+
+/// `[http01]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawHttp01 {
+    pub(crate) backend: Option<S<String>>,
+    pub(crate) redirect: Option<S<String>>,
+    pub(crate) hosts: Option<StrList>,
+}
+
+/// `[acme]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAcme {
+    pub(crate) directory: S<String>,
+    pub(crate) contact: Option<S<OneOrMany>>,
+    pub(crate) domains: StrList,
+    pub(crate) storage: S<String>,
+    pub(crate) directory_ca: Option<S<String>>,
+    pub(crate) renew_before: Option<S<String>>,
+}
+
+/// `[tunnels]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTunnels {
+    pub(crate) bind: S<String>,
+    pub(crate) cert: Option<S<String>>,
+    pub(crate) key: Option<S<String>>,
+    pub(crate) acme: Option<S<bool>>,
+}
+
+/// `[[tunnel]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTunnel {
+    pub(crate) name: S<String>,
+    pub(crate) token_file: S<String>,
+}
+
+/// `[admin]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAdmin {
+    pub(crate) bind: Option<S<String>>,
+}
+
+/// `[limits]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawLimits {
+    pub(crate) max_connections: Option<S<i64>>,
+    pub(crate) max_connections_per_ip: Option<S<i64>>,
+    pub(crate) shutdown_grace: Option<S<String>>,
+    pub(crate) tls_hello_max: Option<S<i64>>,
+    pub(crate) http_head_max: Option<S<i64>>,
+    pub(crate) xmpp_head_max: Option<S<i64>>,
+}
+
+/// A tunnel-client configuration file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTunnelConfig {
+    pub(crate) gateway: S<String>,
+    pub(crate) name: S<String>,
+    pub(crate) token_file: S<String>,
+    pub(crate) ca: Option<S<String>>,
+    pub(crate) tun: Option<S<RawTun>>,
+    #[serde(default)]
+    pub(crate) service: Vec<S<RawService>>,
+}
+
+/// `[tun]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTun {
+    pub(crate) device: Option<S<String>>,
+    pub(crate) address: Option<S<String>>,
+    pub(crate) address6: Option<S<String>>,
+    pub(crate) routes: Option<S<String>>,
+    pub(crate) table: Option<S<i64>>,
+}
+
+/// `[[service]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawService {
+    pub(crate) hosts: StrList,
+    pub(crate) to: S<String>,
+    pub(crate) source: Option<S<String>>,
+    pub(crate) proxy_protocol: Option<S<String>>,
+}
+
+/// Parses `source` into `T`, or reports the one TOML or schema error the
+/// parser stops at (with its span when it has one).
+pub(crate) fn from_toml<T: serde::de::DeserializeOwned>(
+    reporter: &mut crate::diagnostics::Reporter<'_>,
+    source: &str,
+) -> Option<T> {
+    match toml::from_str::<T>(source) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            let message = e.message().trim().to_owned();
+            reporter.error(e.span().unwrap_or(0..0), message);
+            None
+        }
+    }
+}

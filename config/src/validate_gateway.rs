@@ -1,0 +1,311 @@
+//! Validation of a parsed gateway file into [`GatewayConfig`]: listeners,
+//! routes and tunnel clients, and how they refer to each other. The
+//! single-purpose sections live in [`crate::gateway_sections`].
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use crate::diagnostics::Reporter;
+use crate::fields::{self, PatternClaims};
+use crate::gateway_sections::{acme, admin, http01, limits, tunnels};
+use crate::model::{GatewayConfig, Listener, Route, Target, TunnelClient};
+use crate::raw::{RawGateway, RawListener, RawRoute, RawTunnel, S};
+use crate::{addr, raw};
+
+/// Validates the whole file; every error is reported, `None` if any.
+pub(crate) fn validate(
+    rep: &mut Reporter<'_>,
+    raw: &RawGateway,
+    base: &Path,
+) -> Option<GatewayConfig> {
+    let listeners = listeners(rep, &raw.listener);
+    let acme = raw.acme.as_ref().map(|a| acme(rep, a, base));
+    let has_acme = raw.acme.is_some();
+    let tunnels = raw
+        .tunnels
+        .as_ref()
+        .map(|t| tunnels(rep, t, has_acme, base));
+    let tunnel = tunnel_clients(rep, &raw.tunnel, base, raw.tunnels.is_some());
+    let names: Vec<&str> = raw
+        .tunnel
+        .iter()
+        .map(|t| t.get_ref().name.get_ref().as_str())
+        .collect();
+    let routes = routes(rep, &raw.route, &names, has_acme);
+    let http01 = raw.http01.as_ref().map(|h| http01(rep, h));
+    let admin = raw.admin.as_ref().map(|a| admin(rep, a));
+    let limits = limits(rep, raw.limits.as_ref());
+    Some(GatewayConfig {
+        listeners: listeners?,
+        routes: routes?,
+        http01: present(http01)?,
+        acme: present(acme)?,
+        tunnels: present(tunnels)?,
+        tunnel: tunnel?,
+        admin: present(admin)?,
+        limits: limits?,
+    })
+}
+
+/// `Some(None)` for an absent section, `None` for one that failed.
+fn present<T>(section: Option<Option<T>>) -> Option<Option<T>> {
+    section.map_or(Some(None), |s| s.map(Some))
+}
+
+/// Every `[[listener]]`: at least one, no bind address twice.
+fn listeners(rep: &mut Reporter<'_>, raw: &[S<RawListener>]) -> Option<Vec<Listener>> {
+    if raw.is_empty() {
+        rep.error(
+            0..0,
+            "no `[[listener]]`; add at least one, e.g. bind = \"[::]:443\"",
+        );
+        return None;
+    }
+    let mut seen: Vec<(SocketAddr, usize)> = Vec::new();
+    let mut out = Vec::new();
+    let mut ok = true;
+    for item in raw {
+        let Some(l) = listener(rep, item.get_ref()) else {
+            ok = false;
+            continue;
+        };
+        let span = item.get_ref().bind.span();
+        let start = span.start;
+        if let Some((_, first)) = seen.iter().find(|(a, _)| *a == l.bind) {
+            let line = rep.line_of(*first);
+            rep.error(
+                span,
+                format!(
+                    "bind address {} is already used by the listener on line {line}",
+                    l.bind
+                ),
+            );
+            ok = false;
+        }
+        seen.push((l.bind, start));
+        out.push(l);
+    }
+    ok.then_some(out)
+}
+
+/// One `[[listener]]`.
+fn listener(rep: &mut Reporter<'_>, raw: &RawListener) -> Option<Listener> {
+    let bind = fields::socket_addr(rep, &raw.bind, "listener bind");
+    let protocols = fields::protocols(rep, raw.protocols.as_ref());
+    let peek_timeout = fields::duration_or(
+        rep,
+        raw.peek_timeout.as_ref(),
+        "peek_timeout",
+        Listener::DEFAULT_PEEK_TIMEOUT,
+    );
+    let connect_timeout = fields::duration_or(
+        rep,
+        raw.connect_timeout.as_ref(),
+        "connect_timeout",
+        Listener::DEFAULT_CONNECT_TIMEOUT,
+    );
+    let idle_timeout = match &raw.idle_timeout {
+        None => Some(None),
+        Some(v) => fields::duration(rep, v, "idle_timeout", false).map(Some),
+    };
+    let mut accept_proxy = Some(Vec::new());
+    for net in raw.accept_proxy.iter().flat_map(|l| l.get_ref()) {
+        match parse_net(net.get_ref()) {
+            Some(n) => {
+                if let Some(v) = accept_proxy.as_mut() {
+                    v.push(n);
+                }
+            }
+            None => {
+                rep.error(
+                    net.span(),
+                    format!(
+                        "accept_proxy `{}` is not an address or network, e.g. \"10.0.0.0/8\"",
+                        net.get_ref()
+                    ),
+                );
+                accept_proxy = None;
+            }
+        }
+    }
+    Some(Listener {
+        bind: bind?,
+        protocols: protocols?,
+        peek_timeout: peek_timeout?,
+        connect_timeout: connect_timeout?,
+        idle_timeout: idle_timeout?,
+        accept_proxy: accept_proxy?,
+    })
+}
+
+/// A CIDR network, or a single address as a host network.
+fn parse_net(text: &str) -> Option<ipnet::IpNet> {
+    text.parse::<ipnet::IpNet>()
+        .ok()
+        .or_else(|| {
+            text.parse::<std::net::IpAddr>()
+                .ok()
+                .map(ipnet::IpNet::from)
+        })
+        .map(|n| n.trunc())
+}
+
+/// Every `[[route]]`, with no host pattern claimed twice for a protocol.
+fn routes(
+    rep: &mut Reporter<'_>,
+    raw: &[S<RawRoute>],
+    tunnel_names: &[&str],
+    has_acme: bool,
+) -> Option<Vec<Route>> {
+    let mut claims = PatternClaims::default();
+    let mut out = Some(Vec::new());
+    for item in raw {
+        match route(rep, item, tunnel_names, has_acme, &mut claims) {
+            Some(r) => {
+                if let Some(v) = out.as_mut() {
+                    v.push(r);
+                }
+            }
+            None => out = None,
+        }
+    }
+    out
+}
+
+/// One `[[route]]`.
+fn route(
+    rep: &mut Reporter<'_>,
+    item: &S<RawRoute>,
+    tunnel_names: &[&str],
+    has_acme: bool,
+    claims: &mut PatternClaims,
+) -> Option<Route> {
+    let raw = item.get_ref();
+    let hosts = fields::host_patterns(rep, &raw.hosts);
+    let protocols = fields::protocols(rep, raw.protocols.as_ref());
+    if let (Some(hosts), Some(set)) = (&hosts, protocols) {
+        for (pattern, span) in hosts {
+            claims.claim(rep, pattern, set, span.clone(), "route");
+        }
+    }
+    let target = match (&raw.backend, &raw.tunnel) {
+        (Some(_), Some(tunnel)) => {
+            rep.error(
+                rep.key_span(tunnel.span()),
+                "route has both `backend` and `tunnel`; give one",
+            );
+            None
+        }
+        (None, None) => {
+            rep.error(
+                item.span(),
+                "route has neither `backend` nor `tunnel`; give one",
+            );
+            None
+        }
+        (Some(b), None) => match addr::parse_backend(b.get_ref()) {
+            Ok(b) => Some(Target::Backend(b)),
+            Err(e) => {
+                rep.error(b.span(), format!("invalid backend: {e}"));
+                None
+            }
+        },
+        (None, Some(t)) => tunnel_target(rep, t, tunnel_names),
+    };
+    let proxy_protocol = fields::proxy_version(rep, raw.proxy_protocol.as_ref());
+    if let (Some(pp), Some(_)) = (&raw.proxy_protocol, &raw.tunnel) {
+        rep.error(
+            rep.key_span(pp.span()),
+            "`proxy_protocol` applies to backends; for a tunnel, set it on the tunnel client's [[service]]",
+        );
+    }
+    let terminate_tls = raw.terminate_tls.as_ref().is_some_and(|t| *t.get_ref());
+    if let Some(t) = raw.terminate_tls.as_ref().filter(|t| *t.get_ref()) {
+        if !has_acme {
+            rep.error(
+                rep.key_span(t.span()),
+                "`terminate_tls = true` needs an `[acme]` section for the certificate",
+            );
+        }
+        if protocols.is_some_and(|p| !p.contains(portico_sniff::Protocol::Tls)) {
+            rep.error(
+                rep.key_span(t.span()),
+                "`terminate_tls = true` on a route whose `protocols` leave out \"tls\"",
+            );
+        }
+    }
+    Some(Route {
+        hosts: hosts?.into_iter().map(|(p, _)| p).collect(),
+        protocols: protocols?,
+        target: target?,
+        proxy_protocol: proxy_protocol?,
+        terminate_tls,
+    })
+}
+
+/// A route's `tunnel`, which must name a `[[tunnel]]`.
+fn tunnel_target(rep: &mut Reporter<'_>, t: &S<String>, names: &[&str]) -> Option<Target> {
+    if names.contains(&t.get_ref().as_str()) {
+        return Some(Target::Tunnel(t.get_ref().clone()));
+    }
+    let known = if names.is_empty() {
+        "there is no [[tunnel]]".to_owned()
+    } else {
+        format!("defined: {}", names.join(", "))
+    };
+    rep.error(
+        t.span(),
+        format!("no [[tunnel]] named `{}` ({known})", t.get_ref()),
+    );
+    None
+}
+
+/// Every `[[tunnel]]`: unique names, readable private tokens.
+fn tunnel_clients(
+    rep: &mut Reporter<'_>,
+    raw: &[S<RawTunnel>],
+    base: &Path,
+    has_listen: bool,
+) -> Option<Vec<TunnelClient>> {
+    if let (false, Some(first)) = (has_listen, raw.first()) {
+        rep.error(
+            rep.key_span(first.get_ref().name.span()),
+            "[[tunnel]] clients need a `[tunnels]` section with the address they connect to",
+        );
+    }
+    let mut out = Some(Vec::new());
+    for (i, item) in raw.iter().enumerate() {
+        let t = item.get_ref();
+        let name = fields::name(rep, &t.name);
+        let earlier = raw
+            .iter()
+            .take(i)
+            .find(|o| o.get_ref().name.get_ref() == t.name.get_ref());
+        if let Some(first) = earlier {
+            let line = rep.line_of(first.get_ref().name.span().start);
+            rep.error(
+                t.name.span(),
+                format!(
+                    "tunnel `{}` is already defined on line {line}",
+                    t.name.get_ref()
+                ),
+            );
+        }
+        let token = fields::token(rep, &t.token_file, base);
+        match (name, token, earlier) {
+            (Some(name), Some(token), None) => {
+                if let Some(v) = out.as_mut() {
+                    v.push(TunnelClient { name, token });
+                }
+            }
+            _ => out = None,
+        }
+    }
+    out
+}
+
+/// Parses and validates gateway TOML.
+pub(crate) fn parse(rep: &mut Reporter<'_>, source: &str, base: &Path) -> Option<GatewayConfig> {
+    let parsed: RawGateway = raw::from_toml(rep, source)?;
+    validate(rep, &parsed, base)
+}
