@@ -1,12 +1,50 @@
 //! The link between portico-gateway and portico-tunnel: a QUIC connection
-//! (ALPN `portico-link/1`) carrying one bidirectional stream per forwarded
-//! client connection, each opened by a versioned, length-prefixed header.
+//! (ALPN `portico-link/1`, TLS 1.3) carrying one bidirectional stream per
+//! forwarded client connection, each opened by a versioned, length-prefixed
+//! header.
 //!
-//! The header codec and the transport arrive with the tunnel work; this
-//! crate holds the protocol constants both sides already agree on.
+//! The crate has a sans-IO core and a thin async layer on quinn:
+//! - [`header`] and [`control`] encode and decode the stream header and the
+//!   control messages over `bytes::Buf`/`BufMut`, reporting incomplete input
+//!   as `Ok(None)`; [`codes`] names the QUIC application error codes and
+//!   [`refuse`] the reasons a session is refused.
+//! - [`settings`] holds the timeouts, limits and windows; [`tls`] and
+//!   [`endpoint`] build the rustls/quinn configurations and endpoints.
+//! - [`accept`] (gateway) and [`connect`] (tunnel client) run the session
+//!   handshake, producing a [`Session`]; [`auth`] provides constant-time
+//!   token comparison and the per-source [`FailureLimiter`].
+//! - [`stream`] opens (gateway) and accepts (client) the per-connection
+//!   streams.
+
+pub mod accept;
+pub mod auth;
+pub mod codes;
+pub mod connect;
+pub mod control;
+pub mod endpoint;
+pub mod header;
+pub mod refuse;
+pub mod session;
+pub mod settings;
+pub mod stream;
+pub mod tls;
+mod wire;
+
+pub use accept::{AcceptError, accept_connection, accept_session};
+pub use auth::{FailureLimiter, LimiterSettings, tokens_equal};
+pub use connect::{ConnectError, connect_session};
+pub use control::{ControlError, ControlMessage, Hello};
+pub use endpoint::{EndpointError, client_config, client_endpoint, server_config, server_endpoint};
+pub use header::{HeaderError, MAX_HEADER_LEN, StreamHeader};
+pub use refuse::RefuseReason;
+pub use session::Session;
+pub use settings::LinkSettings;
+pub use stream::{StreamError, accept_stream, open_stream, read_header};
+pub use tls::{Trust, load_cert_chain, load_private_key};
 
 /// The ALPN protocol name of the link.
 pub const ALPN: &[u8] = b"portico-link/1";
 
-/// The version of the stream header this build speaks.
+/// The version of the link protocol this build speaks: the stream header's
+/// version byte and the version a Hello announces.
 pub const HEADER_VERSION: u8 = 1;
