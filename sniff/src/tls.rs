@@ -25,6 +25,8 @@
 //! - ALPN must be a non-empty list of non-empty names framed exactly, else
 //!   [`Malformed::TlsHello`].
 
+use std::borrow::Cow;
+
 use tls_parser::TlsExtension;
 
 use crate::detect::Verdict;
@@ -77,9 +79,10 @@ pub(crate) fn sniff(buf: &[u8], limits: &Limits) -> Verdict {
 /// Joins record payloads until the first handshake message is complete.
 /// Returns the message body (without its header), `None` while more bytes
 /// are needed, or the verdict for the first problem found, scanning in byte
-/// order.
-fn reassemble(buf: &[u8], tls_hello: usize) -> Result<Option<Vec<u8>>, Verdict> {
-    let mut message: Vec<u8> = Vec::new();
+/// order. A hello that fits its first record (the usual case) is borrowed,
+/// not copied; one spread over records is joined a record at a time.
+fn reassemble(buf: &[u8], tls_hello: usize) -> Result<Option<Cow<'_, [u8]>>, Verdict> {
+    let mut message: Cow<'_, [u8]> = Cow::Borrowed(&[]);
     // The full message length (header included), once its header is in.
     let mut needed: Option<usize> = None;
     let mut pos = 0;
@@ -92,25 +95,41 @@ fn reassemble(buf: &[u8], tls_hello: usize) -> Result<Option<Vec<u8>>, Verdict> 
         let start = pos + RECORD_HEADER_LEN;
         let available = buf.get(start..).unwrap_or_default();
         let payload = available.get(..payload_len).unwrap_or(available);
-        for &b in payload {
-            message.push(b);
-            if message.len() == 1 && b != HANDSHAKE_CLIENT_HELLO {
-                return Err(Verdict::Malformed(Malformed::TlsHello));
+        if message.is_empty() {
+            message = Cow::Borrowed(payload);
+        } else {
+            message.to_mut().extend_from_slice(payload);
+        }
+        if message
+            .first()
+            .is_some_and(|&t| t != HANDSHAKE_CLIENT_HELLO)
+        {
+            return Err(Verdict::Malformed(Malformed::TlsHello));
+        }
+        if needed.is_none()
+            && let Some(len_bytes) = message.get(1..HANDSHAKE_HEADER_LEN)
+        {
+            let len = len_bytes
+                .iter()
+                .fold(0usize, |acc, &x| acc << 8 | usize::from(x));
+            if len > tls_hello {
+                return Err(Verdict::TooLarge);
             }
-            if message.len() == HANDSHAKE_HEADER_LEN {
-                let len = message.get(1..HANDSHAKE_HEADER_LEN).map_or(0, |l| {
-                    l.iter().fold(0usize, |acc, &x| acc << 8 | usize::from(x))
-                });
-                if len > tls_hello {
-                    return Err(Verdict::TooLarge);
+            needed = Some(HANDSHAKE_HEADER_LEN + len);
+        }
+        if let Some(end) = needed
+            && message.len() >= end
+        {
+            return Ok(Some(match message {
+                Cow::Borrowed(m) => {
+                    Cow::Borrowed(m.get(HANDSHAKE_HEADER_LEN..end).unwrap_or_default())
                 }
-                needed = Some(HANDSHAKE_HEADER_LEN + len);
-                message.reserve(len);
-            }
-            if needed == Some(message.len()) {
-                message.drain(..HANDSHAKE_HEADER_LEN);
-                return Ok(Some(message));
-            }
+                Cow::Owned(mut m) => {
+                    m.truncate(end);
+                    m.drain(..HANDSHAKE_HEADER_LEN);
+                    Cow::Owned(m)
+                }
+            }));
         }
         if payload.len() < payload_len {
             return Ok(None);
