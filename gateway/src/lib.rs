@@ -1,2 +1,41 @@
 //! The portico gateway: listeners, sniff → route → forward, HTTP-01
 //! handling and operations.
+//!
+//! Data flows one way: [`listener`] accepts (capped by [`limits`]),
+//! [`peek`] reads the first bytes until `portico_sniff` decides (handling
+//! PROXY headers through [`proxy`]), [`http01`] and [`routes`] pick where
+//! the connection goes, [`connect`] reaches the backend and [`forward`]
+//! moves the bytes; [`refuse`] answers what cannot be forwarded. [`plan`]
+//! holds the pipeline's decisions without I/O, [`conn`] runs the pipeline
+//! for one connection, [`server`] owns the listeners,
+//! reloads and shutdown, and [`daemon`] adds signals and systemd
+//! ([`systemd`]). [`metrics`], [`status`] and [`admin`] serve operations;
+//! [`demo`] is the self-contained demonstration.
+
+pub mod admin;
+pub mod conn;
+pub mod connect;
+pub mod daemon;
+pub mod demo;
+pub mod forward;
+pub mod http01;
+pub mod limits;
+pub mod listener;
+pub mod metrics;
+pub mod peek;
+pub mod plan;
+pub mod proxy;
+pub mod refuse;
+pub mod routes;
+pub mod server;
+pub mod status;
+pub mod systemd;
+
+pub use daemon::{RunError, run, run_with};
+pub use server::{Gateway, StartError};
+#[cfg(test)]
+mod lifecycle_tests;
+#[cfg(test)]
+mod pipeline_tests;
+#[cfg(test)]
+mod proxy_tests;

@@ -1,9 +1,15 @@
-//! `portico-gateway`: run the gateway, or `check` a configuration file.
+//! `portico-gateway`: run the gateway (`--config FILE`), `check` a
+//! configuration file, or run the self-contained `demo`.
+//!
+//! Exit codes: 0 success, 1 configuration or runtime error, 2 usage error.
 
-use std::path::PathBuf;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
 
 /// Protocol-sniffing edge gateway.
 #[derive(Debug, Parser)]
@@ -23,32 +29,89 @@ struct Cli {
 enum Command {
     /// Validate the configuration, print the errors, exit 1 on any.
     Check,
+    /// Run with a built-in demo configuration and two demo backends on loopback.
+    Demo {
+        /// Where the demo gateway listens.
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+    },
+}
+
+fn init_logging(level: Option<&str>) -> anyhow::Result<()> {
+    let filter = match level {
+        Some(level) => {
+            EnvFilter::try_new(level).with_context(|| format!("invalid --log-level {level:?}"))?
+        }
+        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+    };
+    // Colours only for a terminal: journald and log files get plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi)
+        .init();
+    Ok(())
+}
+
+fn check(path: &Path) -> ExitCode {
+    match portico_config::load_gateway(path) {
+        Ok(config) => {
+            println!(
+                "ok: {} listeners, {} routes, {} tunnels",
+                config.listeners.len(),
+                config.routes.len(),
+                config.tunnel.len()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(diagnostics) => {
+            eprint!("{diagnostics}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+fn run(path: PathBuf) -> anyhow::Result<()> {
+    let config = portico_config::load_gateway(&path).map_err(|diagnostics| {
+        eprint!("{diagnostics}");
+        anyhow::anyhow!("invalid configuration {}", path.display())
+    })?;
+    runtime()?.block_on(portico_gateway::run(config, path))?;
+    Ok(())
+}
+
+fn demo(listen: SocketAddr) -> anyhow::Result<()> {
+    runtime()?.block_on(portico_gateway::demo::run_demo(Some(listen)))?;
+    Ok(())
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let Some(path) = cli.config else {
-        eprintln!("portico-gateway: --config FILE is required");
+    if let Err(err) = init_logging(cli.log_level.as_deref()) {
+        eprintln!("portico-gateway: {err:#}");
         return ExitCode::from(2);
+    }
+    let result = match (cli.command, cli.config) {
+        (Some(Command::Demo { listen }), _) => demo(listen),
+        (Some(Command::Check), Some(path)) => return check(&path),
+        (None, Some(path)) => run(path),
+        (_, None) => {
+            eprintln!("portico-gateway: --config FILE is required (or use `portico-gateway demo`)");
+            return ExitCode::from(2);
+        }
     };
-    match cli.command {
-        Some(Command::Check) => match portico_config::load_gateway(&path) {
-            Ok(config) => {
-                println!(
-                    "ok: {} listeners, {} routes, {} tunnels",
-                    config.listeners.len(),
-                    config.routes.len(),
-                    config.tunnel.len()
-                );
-                ExitCode::SUCCESS
-            }
-            Err(diagnostics) => {
-                eprint!("{diagnostics}");
-                ExitCode::FAILURE
-            }
-        },
-        None => {
-            eprintln!("portico-gateway: run mode is not built yet; use `check`");
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("portico-gateway: {err:#}");
             ExitCode::FAILURE
         }
     }
