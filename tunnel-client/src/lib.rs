@@ -1,1 +1,30 @@
-//! The portico tunnel client: link client and local delivery.
+//! The portico tunnel client: it dials portico-gateway over the QUIC link,
+//! receives the connections the gateway routes to it, and delivers each to
+//! a local service: plainly, with a PROXY header, or through a TUN device
+//! from the original client address.
+//!
+//! How the modules fit:
+//! - [`client`] runs the reconnect loop ([`run_client`]): [`attempt`]
+//!   resolves the gateway and runs the handshake, [`backoff`] spaces the
+//!   attempts, and a live session accepts one stream per connection.
+//! - Each stream is delivered in its own task: the header names the host,
+//!   [`services`] picks the `[[service]]`, and [`relay`] copies both ways.
+//!   `source = "original"` services are reached through [`tun`].
+//! - [`daemon`] is the program around it: signals, reload, systemd.
+//! - [`settings`] holds every timeout and limit with its default.
+
+pub mod tun;
+
+pub mod attempt;
+pub mod backoff;
+pub mod client;
+pub mod daemon;
+mod deliver;
+mod link;
+pub mod relay;
+pub mod services;
+pub mod settings;
+
+pub use attempt::AttemptError;
+pub use client::{ClientEvent, ClientOptions, EventHook, RunError, run_client, run_client_with};
+pub use settings::{BackoffSettings, ClientSettings};

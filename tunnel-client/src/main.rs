@@ -1,9 +1,11 @@
 //! `portico-tunnel`: run the tunnel client, or `check` a configuration file.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
 
 /// Tunnel client for portico-gateway.
 #[derive(Debug, Parser)]
@@ -12,7 +14,7 @@ struct Cli {
     /// Configuration file (TOML).
     #[arg(long, short = 'c', global = true, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Log level or filter (overrides RUST_LOG), e.g. `info` or `portico_gateway=debug`.
+    /// Log level or filter (overrides RUST_LOG), e.g. `info` or `portico_tunnel=debug`.
     #[arg(long, global = true, value_name = "LEVEL")]
     log_level: Option<String>,
     #[command(subcommand)]
@@ -25,30 +27,71 @@ enum Command {
     Check,
 }
 
+fn init_logging(level: Option<&str>) -> anyhow::Result<()> {
+    let filter = match level {
+        Some(level) => {
+            EnvFilter::try_new(level).with_context(|| format!("invalid --log-level {level:?}"))?
+        }
+        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+    };
+    // Colours only for a terminal: journald and log files get plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi)
+        .init();
+    Ok(())
+}
+
+fn check(path: &Path) -> ExitCode {
+    match portico_config::load_tunnel(path) {
+        Ok(config) => {
+            println!(
+                "ok: gateway {}, {} services, tun {}",
+                config.gateway,
+                config.services.len(),
+                if config.tun.is_some() { "on" } else { "off" }
+            );
+            ExitCode::SUCCESS
+        }
+        Err(diagnostics) => {
+            eprint!("{diagnostics}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(path: PathBuf) -> anyhow::Result<()> {
+    let config = portico_config::load_tunnel(&path).map_err(|diagnostics| {
+        eprint!("{diagnostics}");
+        anyhow::anyhow!("invalid configuration {}", path.display())
+    })?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(portico_tunnel::daemon::run(config, path))?;
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let Some(path) = cli.config else {
         eprintln!("portico-tunnel: --config FILE is required");
         return ExitCode::from(2);
     };
-    match cli.command {
-        Some(Command::Check) => match portico_config::load_tunnel(&path) {
-            Ok(config) => {
-                println!(
-                    "ok: gateway {}, {} services, tun {}",
-                    config.gateway,
-                    config.services.len(),
-                    if config.tun.is_some() { "on" } else { "off" }
-                );
-                ExitCode::SUCCESS
-            }
-            Err(diagnostics) => {
-                eprint!("{diagnostics}");
-                ExitCode::FAILURE
-            }
-        },
-        None => {
-            eprintln!("portico-tunnel: run mode is not built yet; use `check`");
+    if let Some(Command::Check) = cli.command {
+        return check(&path);
+    }
+    if let Err(err) = init_logging(cli.log_level.as_deref()) {
+        eprintln!("portico-tunnel: {err:#}");
+        return ExitCode::from(2);
+    }
+    match run(path) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("portico-tunnel: {err:#}");
             ExitCode::FAILURE
         }
     }

@@ -37,8 +37,14 @@ fn check_accepts_the_examples() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     copy_examples(dir.path())?;
     for (file, summary) in [
-        ("tunnel.toml", "ok: gateway gw.example.org:7443, 2 services, tun on"),
-        ("tunnel-plain.toml", "ok: gateway [2001:db8::10]:7443, 2 services, tun off"),
+        (
+            "tunnel.toml",
+            "ok: gateway gw.example.org:7443, 2 services, tun on",
+        ),
+        (
+            "tunnel-plain.toml",
+            "ok: gateway [2001:db8::10]:7443, 2 services, tun off",
+        ),
     ] {
         let path = dir.path().join(file);
         let out = tunnel(&["check", "--config", &path.to_string_lossy()])?;
@@ -66,9 +72,18 @@ fn check_reports_errors_with_their_position() -> anyhow::Result<()> {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
     // Both errors are reported, each with file, line and column.
-    assert!(stderr.contains("tunnel.toml:3:"), "token error position: {stderr}");
-    assert!(stderr.contains("tunnel.toml:8:"), "source error position: {stderr}");
-    assert!(stderr.contains("[tun]"), "names the missing section: {stderr}");
+    assert!(
+        stderr.contains("tunnel.toml:3:"),
+        "token error position: {stderr}"
+    );
+    assert!(
+        stderr.contains("tunnel.toml:8:"),
+        "source error position: {stderr}"
+    );
+    assert!(
+        stderr.contains("[tun]"),
+        "names the missing section: {stderr}"
+    );
     Ok(())
 }
 

@@ -1,0 +1,302 @@
+//! One forwarded connection: read its stream header, pick the local service
+//! by hostname, connect to it (plainly, with an optional PROXY header, or
+//! through the TUN from the original client address), then relay.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use portico_config::model::{ProxyVersion, Service, SourceMode, Tun};
+use portico_link::{StreamError, StreamHeader, codes, read_header};
+use portico_sniff::proxy;
+use quinn::{RecvStream, SendStream};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::time::timeout;
+use tracing::Instrument;
+
+use crate::relay::{RelayError, Transferred, relay};
+use crate::services::ServiceTable;
+use crate::settings::ClientSettings;
+use crate::tun::{TunDelivery, TunError};
+
+/// What every stream task shares.
+#[derive(Clone)]
+pub(crate) struct Delivery {
+    /// The tunables.
+    pub settings: ClientSettings,
+    /// The running services; a reload swaps them.
+    pub services: Arc<ArcSwap<ServiceTable>>,
+    /// TUN delivery, when `[tun]` is configured.
+    pub tun: Option<Arc<TunState>>,
+}
+
+/// Running TUN delivery with the `[tun]` section it was started from.
+pub(crate) struct TunState {
+    /// The delivery.
+    pub delivery: TunDelivery,
+    /// Its addresses.
+    pub config: Tun,
+}
+
+/// Why a forwarded connection could not be delivered.
+#[derive(Debug, thiserror::Error)]
+enum DeliverError {
+    /// No `[[service]]` takes the hostname.
+    #[error("no service for this host")]
+    NoService,
+    /// Connecting (or sending the PROXY header) failed.
+    #[error("cannot connect to {to}: {source}")]
+    Connect {
+        /// The service address.
+        to: SocketAddr,
+        /// What went wrong.
+        source: std::io::Error,
+    },
+    /// Connecting took longer than the connect timeout.
+    #[error("connecting to {to} timed out")]
+    ConnectTimeout {
+        /// The service address.
+        to: SocketAddr,
+    },
+    /// The service wants `source = "original"` but TUN delivery is not
+    /// running (a `[tun]` section added by a reload needs a restart).
+    #[error("source = \"original\" needs TUN delivery, which is not running")]
+    NoTun,
+    /// No `[tun]` address of the client's IP family.
+    #[error("no [tun] address for {family} clients")]
+    NoTunAddress {
+        /// "IPv4" or "IPv6".
+        family: &'static str,
+    },
+    /// TUN delivery could not open the connection.
+    #[error("TUN delivery to {to}: {source}")]
+    Tun {
+        /// The service address.
+        to: SocketAddr,
+        /// What went wrong.
+        source: TunError,
+    },
+}
+
+/// Serves one accepted stream to its end. Never fails: every problem resets
+/// the stream with a code from [`codes`] and is logged.
+pub(crate) async fn serve_stream(
+    delivery: Delivery,
+    mut send: SendStream,
+    mut recv: RecvStream,
+    session: u64,
+) {
+    let header = match read_header(&mut recv, &delivery.settings.link).await {
+        Ok(header) => header,
+        Err(err) => {
+            bad_header(&err, session);
+            abort(&mut send, &mut recv, codes::STREAM_BAD_HEADER);
+            return;
+        }
+    };
+    let host = header.host.as_ref().map_or("-", |host| host.as_str());
+    let span = tracing::info_span!("stream", session, client = %header.client, host);
+    async move {
+        match connect(&delivery, &header).await {
+            Ok(local) => {
+                let mut transferred = Transferred::default();
+                let buffer = delivery.settings.copy_buffer;
+                let result = match local {
+                    Local::Tcp(stream) => {
+                        relay(&mut send, &mut recv, stream, buffer, &mut transferred).await
+                    }
+                    Local::Tun(stream) => {
+                        relay(&mut send, &mut recv, stream, buffer, &mut transferred).await
+                    }
+                };
+                finished(result, transferred, &mut send, &mut recv);
+            }
+            Err(err) => {
+                match err {
+                    DeliverError::NoService => tracing::info!("refused: {err}"),
+                    _ => tracing::warn!("backend unreachable: {err}"),
+                }
+                abort(&mut send, &mut recv, codes::STREAM_UNDELIVERABLE);
+            }
+        }
+    }
+    .instrument(span)
+    .await;
+}
+
+/// Logs the end of a relay; resets the stream if it failed.
+fn finished(
+    result: Result<(), RelayError>,
+    transferred: Transferred,
+    send: &mut SendStream,
+    recv: &mut RecvStream,
+) {
+    let Transferred {
+        to_service,
+        from_service,
+    } = transferred;
+    match result {
+        Ok(()) => tracing::debug!(to_service, from_service, "connection closed"),
+        Err(err) => {
+            tracing::debug!(to_service, from_service, error = %err, "connection aborted");
+            abort(send, recv, codes::STREAM_ABORTED);
+        }
+    }
+}
+
+/// Logs a stream whose header failed.
+fn bad_header(err: &StreamError, session: u64) {
+    if err.is_session_lost() {
+        tracing::debug!(session, error = %err, "session lost while reading a stream header");
+    } else {
+        tracing::warn!(session, error = %err, "dropping a stream with a bad header");
+    }
+}
+
+/// Resets both halves of a stream with `code`.
+pub(crate) fn abort(send: &mut SendStream, recv: &mut RecvStream, code: u32) {
+    let code = codes::varint(code);
+    // Both fail only when that half is already closed, which is fine.
+    let _ = send.reset(code);
+    let _ = recv.stop(code);
+}
+
+/// A connection to a local service.
+enum Local {
+    /// A plain TCP connection from this host.
+    Tcp(TcpStream),
+    /// A connection through the TUN from the original client address.
+    Tun(crate::tun::TunStream),
+}
+
+/// Picks the service for `header` and connects to it.
+async fn connect(delivery: &Delivery, header: &StreamHeader) -> Result<Local, DeliverError> {
+    let service = {
+        let services = delivery.services.load();
+        services
+            .lookup(header.host.as_ref())
+            .cloned()
+            .ok_or(DeliverError::NoService)?
+    };
+    let client = normalise(header.client);
+    tracing::debug!(to = %service.to, source = ?service.source, "delivering");
+    match service.source {
+        SourceMode::Tunnel => {
+            let reached = normalise(header.reached);
+            connect_plain(&service, client, reached, delivery.settings)
+                .await
+                .map(Local::Tcp)
+        }
+        SourceMode::Original => {
+            let tun = delivery.tun.as_deref().ok_or(DeliverError::NoTun)?;
+            let to = original_target(service.to, client.ip(), &tun.config)?;
+            let connecting = tun.delivery.connect(client, to);
+            match timeout(delivery.settings.connect_timeout, connecting).await {
+                Ok(Ok(stream)) => Ok(Local::Tun(stream)),
+                Ok(Err(source)) => Err(DeliverError::Tun { to, source }),
+                Err(_) => Err(DeliverError::ConnectTimeout { to }),
+            }
+        }
+    }
+}
+
+/// Connects to a `source = "tunnel"` service and sends its PROXY header
+/// (`client` → `reached`), all within the connect timeout.
+async fn connect_plain(
+    service: &Service,
+    client: SocketAddr,
+    reached: SocketAddr,
+    settings: ClientSettings,
+) -> Result<TcpStream, DeliverError> {
+    let to = service.to;
+    let connecting = async {
+        let mut stream = TcpStream::connect(to).await?;
+        let header = match service.proxy_protocol {
+            Some(ProxyVersion::V1) => Some(proxy::encode_v1(client, reached)),
+            Some(ProxyVersion::V2) => Some(proxy::encode_v2(client, reached)),
+            None => None,
+        };
+        if let Some(header) = header {
+            stream.write_all(&header).await?;
+        }
+        Ok::<_, std::io::Error>(stream)
+    };
+    match timeout(settings.connect_timeout, connecting).await {
+        Ok(Ok(stream)) => Ok(stream),
+        Ok(Err(source)) => Err(DeliverError::Connect { to, source }),
+        Err(_) => Err(DeliverError::ConnectTimeout { to }),
+    }
+}
+
+/// The address a `source = "original"` connection from `client` goes to:
+/// `to`, or the `[tun]` address of the client's family at the same port.
+fn original_target(to: SocketAddr, client: IpAddr, tun: &Tun) -> Result<SocketAddr, DeliverError> {
+    match (client, to.ip()) {
+        (IpAddr::V4(_), IpAddr::V4(_)) | (IpAddr::V6(_), IpAddr::V6(_)) => Ok(to),
+        (IpAddr::V4(_), IpAddr::V6(_)) => tun
+            .address
+            .map(|ip| SocketAddr::new(IpAddr::V4(ip), to.port()))
+            .ok_or(DeliverError::NoTunAddress { family: "IPv4" }),
+        (IpAddr::V6(_), IpAddr::V4(_)) => tun
+            .address6
+            .map(|ip| SocketAddr::new(IpAddr::V6(ip), to.port()))
+            .ok_or(DeliverError::NoTunAddress { family: "IPv6" }),
+    }
+}
+
+/// `addr` with an IPv4-mapped IPv6 address turned into IPv4.
+fn normalise(addr: SocketAddr) -> SocketAddr {
+    match addr.ip() {
+        IpAddr::V6(ip) => match ip.to_ipv4_mapped() {
+            Some(v4) => SocketAddr::new(IpAddr::V4(v4), addr.port()),
+            None => addr,
+        },
+        IpAddr::V4(_) => addr,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use portico_config::model::RouteMode;
+
+    fn tun(v4: bool, v6: bool) -> Tun {
+        Tun {
+            device: "portico0".into(),
+            address: v4.then(|| "10.77.0.1".parse().unwrap()),
+            address6: v6.then(|| "fd77::1".parse().unwrap()),
+            routes: RouteMode::Policy,
+            table: 7777,
+        }
+    }
+
+    #[test]
+    fn original_target_switches_family_keeping_the_port() {
+        let to: SocketAddr = "10.77.0.1:443".parse().unwrap();
+        let v4: IpAddr = "192.0.2.7".parse().unwrap();
+        let v6: IpAddr = "2001:db8::7".parse().unwrap();
+        assert_eq!(original_target(to, v4, &tun(true, true)).unwrap(), to);
+        assert_eq!(
+            original_target(to, v6, &tun(true, true)).unwrap(),
+            "[fd77::1]:443".parse().unwrap()
+        );
+        let to6: SocketAddr = "[fd77::1]:8443".parse().unwrap();
+        assert_eq!(
+            original_target(to6, v4, &tun(true, true)).unwrap(),
+            "10.77.0.1:8443".parse().unwrap()
+        );
+        assert!(matches!(
+            original_target(to, v6, &tun(true, false)),
+            Err(DeliverError::NoTunAddress { family: "IPv6" })
+        ));
+    }
+
+    #[test]
+    fn mapped_addresses_become_ipv4() {
+        let mapped: SocketAddr = "[::ffff:192.0.2.1]:5000".parse().unwrap();
+        assert_eq!(normalise(mapped), "192.0.2.1:5000".parse().unwrap());
+        let v6: SocketAddr = "[2001:db8::1]:5000".parse().unwrap();
+        assert_eq!(normalise(v6), v6);
+    }
+}
