@@ -203,7 +203,14 @@ fn admin_endpoint_serves_metrics_status_and_health() {
 
 #[test]
 fn check_accepts_the_examples_and_rejects_a_broken_file() {
-    let examples = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    // Work on a copy with owner-only token files: git does not keep file
+    // modes, and `check` refuses token files that others can read.
+    let copy = tempfile::tempdir().unwrap();
+    let examples = copy.path().to_path_buf();
+    copy_examples(
+        &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples"),
+        &examples,
+    );
     let mut files: Vec<PathBuf> = std::fs::read_dir(&examples)
         .unwrap_or_else(|e| panic!("{}: {e}", examples.display()))
         .map(|entry| entry.unwrap().path())
@@ -240,4 +247,27 @@ fn check_accepts_the_examples_and_rejects_a_broken_file() {
         "the error names the key: {}",
         out.all()
     );
+}
+
+/// Copies `from` (one level of subfolders) into `to`, making every file in
+/// a `tokens` folder owner-only.
+fn copy_examples(from: &std::path::Path, to: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_examples(&entry.path(), &target);
+            if entry.file_name() == "tokens" {
+                for token in std::fs::read_dir(&target).unwrap() {
+                    let path = token.unwrap().path();
+                    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                        .unwrap();
+                }
+            }
+        } else {
+            std::fs::create_dir_all(to).unwrap();
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
 }
