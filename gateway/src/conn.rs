@@ -1,6 +1,7 @@
 //! One client connection through the pipeline: peek → HTTP-01 check → route
-//! → backend connector → forward, or a protocol-correct refusal. Every
-//! refusal is logged once at `info` and counted.
+//! → backend connector → forward (or, for a tunnel route, a stream on a
+//! tunnel session: [`crate::tunnel::deliver`]), or a protocol-correct
+//! refusal. Every refusal is logged once at `info` and counted.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -21,6 +22,8 @@ use crate::peek::{PeekError, PeekSettings, Peeked, peek};
 use crate::plan::{Plan, State, classify, plan};
 use crate::proxy::encode_header;
 use crate::refuse::{Reason, XmppHints, answer, send_and_close};
+use crate::tunnel::TunnelRegistry;
+use crate::tunnel::deliver::deliver;
 
 /// What every connection shares.
 #[derive(Debug)]
@@ -35,6 +38,8 @@ pub struct Shared {
     pub sniff_limits: Limits,
     /// Fires when the shutdown grace period is over: close what is left.
     pub hard_stop: CancellationToken,
+    /// Configured tunnel clients and their live sessions.
+    pub tunnels: Arc<TunnelRegistry>,
 }
 
 /// One listener as its connections see it.
@@ -49,15 +54,21 @@ pub struct ListenerContext {
 }
 
 /// Everything logged and counted about one refusal.
-struct Refusal<'a> {
-    client: SocketAddr,
-    protocol: Option<Protocol>,
-    host: Option<&'a Hostname>,
-    reason: Reason,
-    detail: &'a str,
+pub(crate) struct Refusal<'a> {
+    /// The client (PROXY-carried if any).
+    pub client: SocketAddr,
+    /// The protocol, if known.
+    pub protocol: Option<Protocol>,
+    /// The name asked for, if any.
+    pub host: Option<&'a Hostname>,
+    /// Why.
+    pub reason: Reason,
+    /// Detail for the log.
+    pub detail: &'a str,
 }
 
-async fn refuse(
+/// Logs and counts a refusal, then answers it and closes.
+pub(crate) async fn refuse(
     stream: &mut TcpStream,
     buf: &[u8],
     refusal: Refusal<'_>,
@@ -178,6 +189,10 @@ pub async fn handle(
     let plan = plan(&shared.state.load(), &peeked.detection);
     let (backend, proxy_version) = match plan {
         Plan::Forward(backend, version) => (backend, version),
+        Plan::Tunnel(tunnel) => {
+            deliver(stream, peeked, &tunnel, &settings, &listener, &shared).await;
+            return;
+        }
         Plan::Redirect(bytes) => {
             tracing::info!(client = %peeked.client, name, "HTTP-01 challenge redirected");
             listener

@@ -9,9 +9,12 @@
 //! holds the pipeline's decisions without I/O, [`conn`] runs the pipeline
 //! for one connection, [`server`] owns the listeners,
 //! reloads and shutdown, and [`daemon`] adds signals and systemd
-//! ([`systemd`]). [`metrics`], [`status`] and [`admin`] serve operations;
+//! ([`systemd`]). [`tunnel`] is the gateway's side of the tunnel link:
+//! sessions from tunnel clients and the routes that forward into them.
+//! [`metrics`], [`status`] and [`admin`] serve operations;
 //! [`demo`] is the self-contained demonstration.
 
+pub mod acme;
 pub mod admin;
 pub mod conn;
 pub mod connect;
@@ -30,6 +33,7 @@ pub mod routes;
 pub mod server;
 pub mod status;
 pub mod systemd;
+pub mod tunnel;
 
 pub use daemon::{RunError, run, run_with};
 pub use server::{Gateway, StartError};
@@ -39,3 +43,9 @@ mod lifecycle_tests;
 mod pipeline_tests;
 #[cfg(test)]
 mod proxy_tests;
+#[cfg(test)]
+mod tunnel_fixtures;
+#[cfg(test)]
+mod tunnel_probe_tests;
+#[cfg(test)]
+mod tunnel_tests;

@@ -13,6 +13,8 @@ use std::time::Duration;
 
 use portico_sniff::Protocol;
 
+use crate::tunnel::metrics::TunnelMetrics;
+
 /// Protocol labels: index 0 is a connection whose protocol was never known.
 const PROTOCOL_LABELS: [&str; 5] = ["unknown", "tls", "http", "xmpp", "dial"];
 
@@ -166,6 +168,8 @@ pub struct Metrics {
     sniff_count: AtomicU64,
     sniff_sum_micros: AtomicU64,
     accept_errors: AtomicU64,
+    /// Tunnel sessions, streams and refusals.
+    pub tunnels: TunnelMetrics,
 }
 
 impl Metrics {
@@ -299,6 +303,7 @@ impl Metrics {
             "portico_accept_errors_total {}",
             self.accept_errors.load(Ordering::Relaxed)
         );
+        self.tunnels.render(&mut out);
         out
     }
 }

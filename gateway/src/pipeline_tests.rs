@@ -218,7 +218,7 @@ async fn unreachable_backend_gets_502_and_alert_80() {
 }
 
 #[tokio::test]
-async fn tunnel_routes_are_unreachable_for_now() {
+async fn tunnel_route_without_tunnels_section_is_unreachable() {
     let mut r = route(&["nas.test"], "127.0.0.1:1".parse().expect("addr"));
     r.target = Target::Tunnel("home".into());
     let (_gw, addr) = start(config(vec![r])).await;

@@ -54,6 +54,8 @@ pub fn classify(
 pub enum Plan {
     /// To this backend, with this PROXY header.
     Forward(Backend, Option<ProxyVersion>),
+    /// Into the tunnel of this name.
+    Tunnel(String),
     /// Answer with these bytes (an HTTP-01 redirect) and close.
     Redirect(Vec<u8>),
     /// Refuse, for this reason, with this detail for the log.
@@ -76,14 +78,10 @@ pub fn plan(state: &State, detection: &Detection) -> Plan {
             proxy_protocol,
             ..
         }) => Plan::Forward(backend.clone(), *proxy_protocol),
-        // No tunnel client can connect to this gateway yet.
         Some(RouteEntry {
             target: Target::Tunnel(name),
             ..
-        }) => Plan::Refuse(
-            Reason::Unreachable,
-            format!("tunnel {name} is not connected"),
-        ),
+        }) => Plan::Tunnel(name.clone()),
         None => Plan::Refuse(Reason::NoRoute, "no route".to_owned()),
     }
 }
@@ -205,11 +203,11 @@ mod tests {
     }
 
     #[test]
-    fn plan_refuses_tunnels_and_unknown_names() {
+    fn plan_sends_tunnel_routes_to_the_tunnel_and_refuses_unknown_names() {
         let s = state(Target::Tunnel("home".into()), None);
         assert_eq!(
             plan(&s, &detection("a.test", "/")),
-            Plan::Refuse(Reason::Unreachable, "tunnel home is not connected".into())
+            Plan::Tunnel("home".into())
         );
         let empty = State::default();
         assert_eq!(

@@ -1,7 +1,8 @@
-//! The running gateway: binds listeners and the admin endpoint, spawns one
-//! task per connection, applies reloads (routes swapped atomically,
-//! listeners added or removed by bind address, open connections untouched)
-//! and shuts down with a grace period.
+//! The running gateway: binds listeners, the admin endpoint and the
+//! tunnel endpoint, spawns one task per connection, applies reloads
+//! (routes and tunnel clients swapped atomically, listeners added or
+//! removed by bind address, open connections untouched) and shuts down
+//! with a grace period.
 
 use std::collections::HashMap;
 use std::io;
@@ -12,6 +13,7 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use portico_config::GatewayConfig;
 use portico_config::model::Listener;
+use portico_link::LinkSettings;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument as _;
@@ -21,6 +23,7 @@ use crate::limits::ConnectionLimits;
 use crate::metrics::Metrics;
 use crate::plan::State;
 use crate::routes::{RouteError, RouteTable};
+use crate::tunnel::{LinkServer, RegistryLimits, TunnelRegistry, TunnelStartError};
 use crate::{admin, listener, status};
 
 /// After the grace period, how long closing the remaining connections may take.
@@ -32,6 +35,9 @@ pub enum StartError {
     /// The routes cannot be served.
     #[error(transparent)]
     Routes(#[from] RouteError),
+    /// The tunnel endpoint could not be set up.
+    #[error(transparent)]
+    Tunnels(#[from] TunnelStartError),
     /// A listening socket could not be set up.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -61,6 +67,7 @@ pub struct Gateway {
     shutdown_grace: Duration,
     admin_addr: Option<SocketAddr>,
     started: Instant,
+    link: Option<LinkServer>,
 }
 
 impl Gateway {
@@ -71,18 +78,25 @@ impl Gateway {
         inherited: Vec<std::net::TcpListener>,
     ) -> Result<Arc<Gateway>, StartError> {
         let routes = RouteTable::build(&config.routes)?;
+        let metrics = Arc::new(Metrics::default());
+        let tunnels = Arc::new(TunnelRegistry::new(
+            &config.tunnel,
+            RegistryLimits::default(),
+            Arc::clone(&metrics),
+        ));
         let shared = Arc::new(Shared {
             state: ArcSwap::from_pointee(State {
                 routes,
                 http01: config.http01.clone(),
             }),
-            metrics: Arc::new(Metrics::default()),
+            metrics,
             limits: ConnectionLimits::new(
                 config.limits.max_connections,
                 config.limits.max_connections_per_ip,
             ),
             sniff_limits: config.limits.sniff_limits(),
             hard_stop: CancellationToken::new(),
+            tunnels: Arc::clone(&tunnels),
         });
         let admin_listener = match &config.admin {
             Some(admin) => {
@@ -97,6 +111,10 @@ impl Gateway {
             None => None,
         };
         let admin_addr = admin_listener.as_ref().and_then(|l| l.local_addr().ok());
+        let link = match &config.tunnels {
+            Some(listen) => Some(LinkServer::start(listen, LinkSettings::default(), tunnels)?),
+            None => None,
+        };
         let gateway = Arc::new(Gateway {
             shared,
             listeners: Mutex::new(HashMap::new()),
@@ -106,6 +124,7 @@ impl Gateway {
             shutdown_grace: config.limits.shutdown_grace,
             admin_addr,
             started: Instant::now(),
+            link,
         });
         let mut bound = Vec::new();
         for listener in &config.listeners {
@@ -226,6 +245,16 @@ impl Gateway {
         self.admin_addr
     }
 
+    /// The UDP address tunnel clients connect to, when `[tunnels]` is set.
+    pub fn tunnel_addr(&self) -> Option<SocketAddr> {
+        self.link.as_ref().map(LinkServer::local_addr)
+    }
+
+    /// Configured tunnel clients and their live sessions.
+    pub fn tunnels(&self) -> &TunnelRegistry {
+        &self.shared.tunnels
+    }
+
     /// The counters.
     pub fn metrics(&self) -> &Metrics {
         &self.shared.metrics
@@ -233,8 +262,9 @@ impl Gateway {
 
     /// Applies a new validated configuration: routes and HTTP-01 settings
     /// are swapped at once, listeners added or removed by bind address and
-    /// kept ones take their new settings. On error nothing changes.
-    /// `[limits]` and `[admin]` keep their values from start.
+    /// kept ones take their new settings; the `[[tunnel]]` set is swapped
+    /// (see [`TunnelRegistry::set_clients`]). On error nothing changes.
+    /// `[limits]`, `[admin]` and `[tunnels]` keep their values from start.
     pub fn apply(&self, config: GatewayConfig) -> Result<(), StartError> {
         let routes = RouteTable::build(&config.routes)?;
         let mut new = Vec::new();
@@ -258,6 +288,14 @@ impl Gateway {
             routes,
             http01: config.http01.clone(),
         }));
+        self.shared.tunnels.set_clients(&config.tunnel);
+        match (&self.link, &config.tunnels) {
+            (Some(link), new) => link.reload(new.as_ref()),
+            (None, Some(_)) => {
+                tracing::warn!("[tunnels] added; tunnel clients can connect after a restart")
+            }
+            (None, None) => {}
+        }
         {
             let mut listeners = self
                 .listeners
@@ -282,7 +320,7 @@ impl Gateway {
     }
 
     /// Stops accepting, waits up to the grace period for open connections,
-    /// then closes the rest.
+    /// then closes the rest, then every tunnel session.
     pub async fn shutdown(&self) {
         self.accept_stop.cancel();
         self.tracker.close();
@@ -296,6 +334,9 @@ impl Gateway {
             );
             self.shared.hard_stop.cancel();
             let _ = tokio::time::timeout(HARD_STOP_WAIT, self.tracker.wait()).await;
+        }
+        if let Some(link) = &self.link {
+            link.shutdown(&self.shared.tunnels).await;
         }
     }
 
@@ -326,6 +367,7 @@ impl Gateway {
             self.started.elapsed().as_secs(),
             &entries,
             self.shared.state.load().routes.len(),
+            &self.shared.tunnels.status(),
         )
     }
 }

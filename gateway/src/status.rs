@@ -2,6 +2,8 @@
 
 use std::fmt::Write as _;
 
+use crate::tunnel::TunnelStatus;
+
 /// One listener in `/status`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListenerStatus {
@@ -31,9 +33,42 @@ fn json_string(text: &str) -> String {
     out
 }
 
-/// Renders the status document. No tunnel client can connect yet, so
-/// `tunnels` is always empty.
-pub fn render(uptime_seconds: u64, listeners: &[ListenerStatus], routes: usize) -> String {
+/// The `tunnels` array: every configured tunnel with its live sessions.
+fn render_tunnels(tunnels: &[TunnelStatus]) -> String {
+    let tunnels: Vec<String> = tunnels
+        .iter()
+        .map(|t| {
+            let sessions: Vec<String> = t
+                .sessions
+                .iter()
+                .map(|s| {
+                    format!(
+                        "{{\"remote\":{},\"since\":{},\"open_streams\":{},\"bytes_to_client\":{},\"bytes_to_gateway\":{}}}",
+                        json_string(&s.remote.to_string()),
+                        s.since,
+                        s.open_streams,
+                        s.bytes_to_client,
+                        s.bytes_to_gateway
+                    )
+                })
+                .collect();
+            format!(
+                "{{\"name\":{},\"sessions\":[{}]}}",
+                json_string(&t.name),
+                sessions.join(",")
+            )
+        })
+        .collect();
+    format!("[{}]", tunnels.join(","))
+}
+
+/// Renders the status document.
+pub fn render(
+    uptime_seconds: u64,
+    listeners: &[ListenerStatus],
+    routes: usize,
+    tunnels: &[TunnelStatus],
+) -> String {
     let listeners: Vec<String> = listeners
         .iter()
         .map(|l| {
@@ -47,9 +82,10 @@ pub fn render(uptime_seconds: u64, listeners: &[ListenerStatus], routes: usize) 
         })
         .collect();
     format!(
-        "{{\"version\":{},\"uptime_seconds\":{uptime_seconds},\"listeners\":[{}],\"routes\":{routes},\"tunnels\":[]}}\n",
+        "{{\"version\":{},\"uptime_seconds\":{uptime_seconds},\"listeners\":[{}],\"routes\":{routes},\"tunnels\":{}}}\n",
         json_string(env!("CARGO_PKG_VERSION")),
-        listeners.join(",")
+        listeners.join(","),
+        render_tunnels(tunnels)
     )
 }
 
@@ -67,6 +103,7 @@ mod tests {
                 active: 3,
             }],
             5,
+            &[],
         );
         assert_eq!(
             text,
@@ -75,6 +112,36 @@ mod tests {
                  \"protocols\":[\"tls\",\"http\"],\"active\":3}}],\"routes\":5,\"tunnels\":[]}}\n",
                 env!("CARGO_PKG_VERSION")
             )
+        );
+    }
+
+    #[test]
+    fn renders_tunnels_with_their_sessions() {
+        use crate::tunnel::session::SessionStatus;
+        let tunnels = [
+            TunnelStatus {
+                name: "home".into(),
+                sessions: vec![SessionStatus {
+                    remote: "[2001:db8::1]:4433".parse().expect("addr"),
+                    since: 1_700_000_000,
+                    open_streams: 2,
+                    bytes_to_client: 10,
+                    bytes_to_gateway: 20,
+                }],
+            },
+            TunnelStatus {
+                name: "office".into(),
+                sessions: Vec::new(),
+            },
+        ];
+        let text = render(1, &[], 0, &tunnels);
+        assert!(
+            text.contains(
+                "\"tunnels\":[{\"name\":\"home\",\"sessions\":[{\"remote\":\"[2001:db8::1]:4433\",\
+                 \"since\":1700000000,\"open_streams\":2,\"bytes_to_client\":10,\"bytes_to_gateway\":20}]},\
+                 {\"name\":\"office\",\"sessions\":[]}]}"
+            ),
+            "{text}"
         );
     }
 

@@ -12,6 +12,9 @@ pub const CLOSE_NORMAL: u32 = 0x00;
 pub const CLOSE_PROTOCOL_ERROR: u32 = 0x01;
 /// The client sent no Hello within the hello timeout.
 pub const CLOSE_HELLO_TIMEOUT: u32 = 0x02;
+/// The gateway accepted the client but already holds the most live
+/// sessions it allows (for the name or in total); try again later.
+pub const CLOSE_SESSION_LIMIT: u32 = 0x03;
 /// Refused: [`crate::RefuseReason::UnknownName`].
 pub const CLOSE_UNKNOWN_NAME: u32 = 0x10;
 /// Refused: [`crate::RefuseReason::BadToken`].

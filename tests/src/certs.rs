@@ -17,6 +17,13 @@ impl TestCa {
     /// Creates `dir/ca.pem` and, per name, `dir/<name>.pem` and
     /// `dir/<name>.key` (SAN: the name, localhost, 127.0.0.1, ::1).
     pub fn create(dir: &Path, names: &[&str]) -> TestCa {
+        Self::create_with_ips(dir, names, &[])
+    }
+
+    /// [`TestCa::create`] with `ips` as extra IP SANs of every leaf (for a
+    /// peer reached by address, e.g. the gateway of a tunnel client).
+    pub fn create_with_ips(dir: &Path, names: &[&str], ips: &[std::net::IpAddr]) -> TestCa {
+        let extra: String = ips.iter().map(|ip| format!(",IP:{ip}")).collect();
         let openssl = require("openssl", "openssl");
         std::fs::create_dir_all(dir).expect("cert dir");
         let ca_key = dir.join("ca.key");
@@ -54,7 +61,7 @@ impl TestCa {
             std::fs::write(
                 &ext,
                 format!(
-                    "subjectAltName=DNS:{name},DNS:localhost,IP:127.0.0.1,IP:::1\n\
+                    "subjectAltName=DNS:{name},DNS:localhost,IP:127.0.0.1,IP:::1{extra}\n\
                      basicConstraints=critical,CA:FALSE\n\
                      keyUsage=critical,digitalSignature\n\
                      extendedKeyUsage=serverAuth,clientAuth\n"

@@ -11,6 +11,7 @@ use tempfile::TempDir;
 
 use crate::WAIT;
 use crate::binaries::binary;
+use crate::netns::Netns;
 use crate::process::{Output, Peer, run_bounded};
 use crate::tools::require;
 
@@ -38,17 +39,28 @@ impl Gateway {
 
     /// [`Gateway::start`] with options.
     pub fn start_with(toml: &str, options: &GatewayOptions) -> Gateway {
+        Self::launch(toml, options, None)
+    }
+
+    /// [`Gateway::start`] inside the network namespace `netns`; readiness
+    /// is read from that namespace's sockets.
+    pub fn start_in(netns: &Netns, toml: &str) -> Gateway {
+        Self::launch(toml, &GatewayOptions::default(), Some(netns))
+    }
+
+    fn launch(toml: &str, options: &GatewayOptions, netns: Option<&Netns>) -> Gateway {
         let dir = tempfile::tempdir().expect("tempdir");
         let config = dir.path().join("gateway.toml");
         std::fs::write(&config, toml).expect("write config");
         let gateway = binary("portico-gateway");
-        let mut cmd = match options.nofile {
-            Some(n) => {
+        let mut cmd = match (options.nofile, netns) {
+            (Some(n), _) => {
                 let mut cmd = Command::new(require("prlimit", "util-linux"));
                 cmd.arg(format!("--nofile={n}:{n}")).arg("--").arg(&gateway);
                 cmd
             }
-            None => Command::new(&gateway),
+            (None, Some(ns)) => ns.command(&gateway),
+            (None, None) => Command::new(&gateway),
         };
         cmd.arg("--config")
             .arg(&config)
@@ -60,7 +72,11 @@ impl Gateway {
             config,
             _dir: dir,
         };
-        gateway.peer.wait_listening(&tcp_binds(toml));
+        if netns.is_some() {
+            gateway.peer.wait_listening_own_ns(&tcp_binds(toml));
+        } else {
+            gateway.peer.wait_listening(&tcp_binds(toml));
+        }
         gateway
     }
 

@@ -21,11 +21,14 @@ pub mod config;
 pub mod gateway;
 pub mod haproxy;
 pub mod net;
+pub mod netns;
 pub mod nginx;
 pub mod process;
 pub mod prosody;
 pub mod sshd;
 pub mod tools;
+pub mod tunnel;
+pub mod tunnel_scene;
 
 use std::time::Duration;
 

@@ -12,6 +12,7 @@ use tempfile::TempDir;
 use crate::WAIT;
 use crate::certs::TestCa;
 use crate::net::eventually;
+use crate::netns::Netns;
 use crate::process::Peer;
 use crate::tools::require;
 
@@ -32,6 +33,8 @@ pub struct NginxServer {
     pub http2: bool,
     /// Require a PROXY v1/v2 header on every connection.
     pub proxy_protocol: bool,
+    /// Serve the files of this directory under `/files/`.
+    pub files: Option<PathBuf>,
 }
 
 impl NginxServer {
@@ -43,6 +46,7 @@ impl NginxServer {
             tls_name: None,
             http2: false,
             proxy_protocol: false,
+            files: None,
         }
     }
 
@@ -58,6 +62,12 @@ impl NginxServer {
     /// Requires a PROXY header.
     pub fn with_proxy_protocol(mut self) -> NginxServer {
         self.proxy_protocol = true;
+        self
+    }
+
+    /// Serves the files of `dir` under `/files/`.
+    pub fn with_files(mut self, dir: &std::path::Path) -> NginxServer {
+        self.files = Some(dir.to_owned());
         self
     }
 
@@ -79,6 +89,15 @@ impl Nginx {
     /// Writes the configuration for `servers` (certificates from `ca`) and
     /// starts nginx, waiting until every port listens.
     pub fn start(servers: &[NginxServer], ca: Option<&TestCa>) -> Nginx {
+        Self::launch(servers, ca, None)
+    }
+
+    /// [`Nginx::start`] inside the network namespace `netns`.
+    pub fn start_in(netns: &Netns, servers: &[NginxServer], ca: Option<&TestCa>) -> Nginx {
+        Self::launch(servers, ca, Some(netns))
+    }
+
+    fn launch(servers: &[NginxServer], ca: Option<&TestCa>, netns: Option<&Netns>) -> Nginx {
         let nginx = require("nginx", "nginx");
         let dir = tempfile::tempdir().expect("tempdir");
         let d = dir.path().display().to_string();
@@ -90,7 +109,7 @@ impl Nginx {
              client_body_temp_path {d}/tmp/body;\nproxy_temp_path {d}/tmp/proxy;\n\
              fastcgi_temp_path {d}/tmp/fastcgi;\nuwsgi_temp_path {d}/tmp/uwsgi;\nscgi_temp_path {d}/tmp/scgi;\n\
              default_type text/plain;\n\
-             log_format e2e 'label=$backend_label {FIELDS} \"$request\" $status';\n\
+             log_format e2e 'label=$backend_label {FIELDS} rport=$remote_port \"$request\" $status';\n\
              access_log {d}/access.log e2e;\n"
         );
         for server in servers {
@@ -117,6 +136,9 @@ impl Nginx {
                     ca.key(name).display()
                 );
             }
+            if let Some(files) = &server.files {
+                let _ = writeln!(conf, "  location /files/ {{ alias {}/; }}", files.display());
+            }
             let label = &server.label;
             let _ = writeln!(
                 conf,
@@ -126,10 +148,13 @@ impl Nginx {
         conf.push_str("}\n");
         let conf_path = dir.path().join("nginx.conf");
         std::fs::write(&conf_path, conf).expect("write nginx.conf");
+        let mut cmd = match netns {
+            Some(ns) => ns.command(nginx),
+            None => Command::new(nginx),
+        };
         let mut peer = Peer::spawn(
             "nginx",
-            Command::new(nginx)
-                .arg("-p")
+            cmd.arg("-p")
                 .arg(dir.path())
                 .arg("-c")
                 .arg(&conf_path)
@@ -140,7 +165,11 @@ impl Nginx {
             .iter()
             .flat_map(|s| s.listen.iter().map(SocketAddr::port))
             .collect();
-        peer.wait_listening(&ports);
+        if netns.is_some() {
+            peer.wait_listening_own_ns(&ports);
+        } else {
+            peer.wait_listening(&ports);
+        }
         Nginx { peer, dir }
     }
 

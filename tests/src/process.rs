@@ -10,6 +10,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 use crate::net::is_listening;
+use crate::netns::pid_listens;
 use crate::{WAIT, poll_until};
 
 /// A running peer process. Dropping it kills it (SIGKILL) and reaps it; if
@@ -99,6 +100,22 @@ impl Peer {
         let ready = poll_until(WAIT, || {
             self.assert_running();
             ports.iter().all(|p| is_listening(*p)).then_some(())
+        });
+        assert!(
+            ready.is_some(),
+            "{} not listening on {ports:?} after {WAIT:?}; log:\n{}",
+            self.name,
+            self.log()
+        );
+    }
+
+    /// [`Peer::wait_listening`] for a process in another network namespace:
+    /// the sockets are read from the process's own `/proc/<pid>/net`.
+    pub fn wait_listening_own_ns(&mut self, ports: &[u16]) {
+        let pid = self.pid();
+        let ready = poll_until(WAIT, || {
+            self.assert_running();
+            pid_listens(pid, ports).then_some(())
         });
         assert!(
             ready.is_some(),

@@ -1,0 +1,293 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark of portico-gateway against HAProxy, nginx stream
+# (ssl_preread), sslh-fork and sslh-select, and of the Portico tunnel against
+# rathole. Every contender runs on 127.0.0.1 with the equivalent of one
+# TLS-SNI route (SNI a.test -> the sink). Results: a table on stdout and, in
+# a full run, the generated section of docs/benchmarks.md.
+#
+#   bench/run.sh            full run (about 7 minutes), rewrites docs/benchmarks.md
+#   bench/run.sh --smoke    every contender for about 0.5 s per measurement;
+#                           exits non-zero if any measurement fails
+#
+# Needs root (ulimit -n 200000) and: haproxy, nginx + libnginx-mod-stream,
+# sslh (sslh + sslh-select), openssl, iproute2 (ss), python3, rathole
+# (RATHOLE=/path/to/rathole, or on PATH, or /tmp/rathole-install/bin).
+set -euo pipefail
+
+MODE=full
+case "${1:-}" in
+    --smoke) MODE=smoke ;;
+    "") ;;
+    *) echo "usage: bench/run.sh [--smoke]" >&2; exit 2 ;;
+esac
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+FLIGHT=$ROOT/sniff/corpus/curl_tls_h2.bin   # curl 7.88.1 ClientHello, SNI a.test
+DOC=$ROOT/docs/benchmarks.md
+
+# ---- settings (seconds, counts) -------------------------------------------
+if [ "$MODE" = smoke ]; then
+    BULK_SECS=0.5; CONN_SECS=0.5; LAT_SECS=0.5; LAT_RATE=200; IDLE_COUNT=100; RUNS=1
+else
+    BULK_SECS=3; CONN_SECS=3; LAT_SECS=3; LAT_RATE=2000; IDLE_COUNT=10000; RUNS=2
+fi
+# RUNS: bulk and connection-rate measurements are repeated and the best run
+# kept, so that a burst of other work on the machine does not decide a ratio.
+CONN_WORKERS=32          # concurrent workers of the connection-rate test
+IDLE_OPEN_TIMEOUT=40     # bound on opening the idle connections
+READY_TIMEOUT=15         # bound on a contender starting to listen
+NOFILE=200000
+
+# ---- ports (below the ephemeral range, so tests binding port 0 never take them)
+P_SINK=27101
+P_PORTICO=27201; P_HAPROXY=27202; P_NGINX=27203; P_SSLH_FORK=27204; P_SSLH_SELECT=27205
+P_TUN_GW=27211; P_TUN_LINK=27212
+P_RH_TCP_CTL=27221; P_RH_TCP_SVC=27222
+P_RH_NOISE_CTL=27223; P_RH_NOISE_SVC=27224
+P_RH_TLS_CTL=27225; P_RH_TLS_SVC=27226
+
+# ---- install checks ---------------------------------------------------------
+missing=()
+need() {   # need COMMAND "how to install"
+    command -v "$1" >/dev/null 2>&1 || missing+=("$1: $2")
+}
+need haproxy "apt-get install -y haproxy"
+need nginx "apt-get install -y nginx libnginx-mod-stream"
+need sslh "apt-get install -y sslh"
+need sslh-select "apt-get install -y sslh"
+need openssl "apt-get install -y openssl"
+need ss "apt-get install -y iproute2"
+need python3 "apt-get install -y python3"
+need cargo "install Rust with rustup (https://rustup.rs)"
+NGX_STREAM=/usr/lib/nginx/modules/ngx_stream_module.so
+[ -f "$NGX_STREAM" ] || missing+=("$NGX_STREAM: apt-get install -y libnginx-mod-stream")
+if [ -z "${RATHOLE:-}" ]; then
+    RATHOLE=$(command -v rathole || true)
+    [ -n "$RATHOLE" ] || { [ -x /tmp/rathole-install/bin/rathole ] && RATHOLE=/tmp/rathole-install/bin/rathole; } || true
+fi
+[ -n "${RATHOLE:-}" ] && [ -x "$RATHOLE" ] ||
+    missing+=("rathole: apt-get install -y libssl-dev pkg-config && cargo install rathole --root /tmp/rathole-install (or set RATHOLE=/path/to/rathole)")
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "bench/run.sh: missing programs:" >&2
+    printf '  %s\n' "${missing[@]}" >&2
+    exit 1
+fi
+# Every idle connection costs the proxy two descriptors (client and sink side).
+# Without CAP_SYS_RESOURCE (e.g. in a container) the hard limit caps the count.
+if ! ulimit -n "$NOFILE" 2>/dev/null; then
+    ulimit -n "$(ulimit -Hn)"
+    echo "bench/run.sh: cannot raise the open-file limit to $NOFILE; using the hard limit $(ulimit -n)" >&2
+fi
+FD_LIMIT=$(ulimit -n)
+PROXY_MAXCONN=$(( (FD_LIMIT - 100) / 2 ))
+if [ $(( 2 * IDLE_COUNT + 500 )) -gt "$FD_LIMIT" ]; then
+    IDLE_COUNT=$(( (FD_LIMIT - 500) / 2 ))
+    echo "bench/run.sh: open-file limit $FD_LIMIT: the idle test opens $IDLE_COUNT connections" >&2
+fi
+
+for port in $P_SINK $P_PORTICO $P_HAPROXY $P_NGINX $P_SSLH_FORK $P_SSLH_SELECT $P_TUN_GW \
+    $P_RH_TCP_CTL $P_RH_TCP_SVC $P_RH_NOISE_CTL $P_RH_NOISE_SVC $P_RH_TLS_CTL $P_RH_TLS_SVC; do
+    if ss -Hltn "sport = :$port" | grep -q .; then
+        echo "bench/run.sh: port $port is in use; stop what listens there" >&2
+        exit 1
+    fi
+done
+
+# ---- build --------------------------------------------------------------------
+echo "== building (release)"
+(cd "$ROOT" && cargo build --release -q -p portico-bench -p portico-gateway -p portico-tunnel)
+TARGET_DIR=$(cd "$ROOT" && cargo metadata --format-version 1 --no-deps |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+BENCH=$TARGET_DIR/release/portico-bench
+GATEWAY=$TARGET_DIR/release/portico-gateway
+TUNNEL=$TARGET_DIR/release/portico-tunnel
+
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+STARTED=$(date -u '+%Y-%m-%d %H:%M UTC')
+W=$(mktemp -d /tmp/portico-bench.XXXXXX)
+RESULTS=$W/results.jsonl
+: > "$RESULTS"
+echo "== work directory $W"
+
+# ---- process helpers ------------------------------------------------------------
+PIDS=()
+track() { PIDS+=("$1"); }
+stop_pid() {   # stop_pid PID : its direct children first (sslh-fork, nginx), then it
+    local pid=$1
+    pkill -TERM -P "$pid" 2>/dev/null || true
+    kill -TERM "$pid" 2>/dev/null || true
+    local end=$((SECONDS + 5))
+    while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $end ]; do sleep 0.05; done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}
+cleanup() { for p in "${PIDS[@]}"; do stop_pid "$p"; done; }
+trap cleanup EXIT
+
+wait_port() {   # wait_port PORT [tcp|udp] : until something listens (no connection made)
+    local flag=-Hltn end=$((SECONDS + READY_TIMEOUT))
+    [ "${2:-tcp}" = udp ] && flag=-Hlun
+    until ss $flag "sport = :$1" | grep -q .; do
+        [ $SECONDS -ge $end ] && { echo "timeout waiting for :$1" >&2; return 1; }
+        sleep 0.02
+    done
+}
+
+SINK_PID=
+start_sink() {   # start_sink bulk|answer
+    [ -n "$SINK_PID" ] && stop_pid "$SINK_PID"
+    "$BENCH" sink --listen 127.0.0.1:$P_SINK --mode "$1" 2>>"$W/sink.log" &
+    SINK_PID=$!; track $SINK_PID
+    wait_port $P_SINK
+}
+
+# Runs one portico-bench measurement, stores its JSON line, echoes a summary.
+measure() {   # measure ROW TEST PORT [ARGS...]
+    local row=$1 test=$2 port=$3; shift 3
+    local line
+    if ! line=$("$BENCH" "$test" --target 127.0.0.1:"$port" --first-flight "$FLIGHT" --label "$row" "$@" 2>>"$W/bench.log"); then
+        line="{\"test\":\"$test\",\"label\":\"$row\",\"failed\":true}"
+    fi
+    echo "$line" >> "$RESULTS"
+    echo "   $line"
+}
+measure_best() {   # measure_best ROW TEST PORT [ARGS...] : RUNS times
+    local i
+    for i in $(seq 1 $RUNS); do measure "$@"; done
+}
+
+# The whole proxy suite against one contender listening on PORT; PIDS_ARGS
+# name its processes for the memory reading (empty for direct).
+proxy_suite() {   # proxy_suite ROW PORT [--pid N ...]
+    local row=$1 port=$2; shift 2
+    start_sink bulk
+    measure_best "$row" bulk "$port" --streams 1 --duration $BULK_SECS
+    measure_best "$row" bulk "$port" --streams 16 --duration $BULK_SECS
+    start_sink answer
+    measure_best "$row" connrate "$port" --workers $CONN_WORKERS --duration $CONN_SECS
+    measure "$row" latency "$port" --rate $LAT_RATE --duration $LAT_SECS
+    measure "$row" idle "$port" --count $IDLE_COUNT --open-timeout $IDLE_OPEN_TIMEOUT "$@"
+}
+
+# Bulk and connection rate only (the tunnel rows).
+tunnel_suite() {   # tunnel_suite ROW PORT
+    local row=$1 port=$2
+    start_sink bulk
+    measure_best "$row" bulk "$port" --streams 1 --duration $BULK_SECS
+    measure_best "$row" bulk "$port" --streams 16 --duration $BULK_SECS
+    start_sink answer
+    measure_best "$row" connrate "$port" --workers $CONN_WORKERS --duration $CONN_SECS
+}
+
+not_measured() {   # not_measured ROW REASON
+    echo "   not measured: $2"
+    printf '{"test":"skipped","label":"%s","reason":"%s"}\n' "$1" "${2//\"/\'}" >> "$RESULTS"
+}
+
+# ---- configurations ------------------------------------------------------------
+source "$ROOT/bench/configs.sh"
+write_configs "$W"
+
+# ---- direct ---------------------------------------------------------------------
+echo "== direct (client -> sink)"
+proxy_suite direct $P_SINK
+
+# ---- portico-gateway --------------------------------------------------------------
+echo "== portico-gateway"
+RUST_LOG=warn "$GATEWAY" --config "$W/portico.toml" 2>"$W/portico.log" &
+GW=$!; track $GW; wait_port $P_PORTICO
+proxy_suite portico $P_PORTICO --pid $GW
+stop_pid $GW
+
+# ---- HAProxy ------------------------------------------------------------------------
+echo "== haproxy"
+haproxy -q -c -f "$W/haproxy.cfg"
+haproxy -db -f "$W/haproxy.cfg" 2>"$W/haproxy.log" &
+HP=$!; track $HP; wait_port $P_HAPROXY
+proxy_suite haproxy $P_HAPROXY --pid $HP
+stop_pid $HP
+
+# ---- nginx stream ---------------------------------------------------------------------
+echo "== nginx stream (ssl_preread)"
+nginx -q -p "$W/nginx" -c nginx.conf -t
+nginx -p "$W/nginx" -c nginx.conf -g 'daemon off;' 2>"$W/nginx.log" &
+NG=$!; track $NG; wait_port $P_NGINX
+proxy_suite nginx $P_NGINX --pid $NG
+stop_pid $NG
+
+# ---- sslh ---------------------------------------------------------------------------------
+echo "== sslh-fork"
+sslh -F"$W/sslh-fork.cfg" 2>"$W/sslh-fork.log" &
+SF=$!; track $SF; wait_port $P_SSLH_FORK
+proxy_suite sslh-fork $P_SSLH_FORK --pid $SF
+stop_pid $SF
+
+echo "== sslh-select"
+sslh-select -F"$W/sslh-select.cfg" 2>"$W/sslh-select.log" &
+SS=$!; track $SS; wait_port $P_SSLH_SELECT
+proxy_suite sslh-select $P_SSLH_SELECT --pid $SS
+stop_pid $SS
+
+# ---- Portico tunnel (plain delivery) ---------------------------------------------------------
+echo "== portico tunnel (gateway -> QUIC link -> portico-tunnel, source = \"tunnel\")"
+RUST_LOG=warn "$GATEWAY" --config "$W/tunnel-gateway.toml" 2>"$W/tunnel-gateway.log" &
+TG=$!; track $TG
+if ! wait_port $P_TUN_GW || ! wait_port $P_TUN_LINK udp; then
+    not_measured portico-tunnel "the gateway opened no tunnel listener on UDP $P_TUN_LINK ($(tail -1 "$W/tunnel-gateway.log"))"
+else
+    RUST_LOG=warn "$TUNNEL" --config "$W/tunnel-client.toml" 2>"$W/tunnel-client.log" &
+    TC=$!; track $TC
+    start_sink answer
+    ready=no
+    for _ in $(seq 1 20); do   # the client dials out; wait until one round trip passes
+        probe=$("$BENCH" idle --target 127.0.0.1:$P_TUN_GW --first-flight "$FLIGHT" --count 1 \
+            --open-timeout 2 2>/dev/null || true)
+        case $probe in *'"opened":1'*) ready=yes; break ;; esac
+        sleep 0.25
+    done
+    if [ $ready = yes ]; then
+        tunnel_suite portico-tunnel $P_TUN_GW
+    else
+        not_measured portico-tunnel "no connection got through the tunnel in 10 s ($(tail -1 "$W/tunnel-client.log" | cut -c1-160))"
+    fi
+    stop_pid $TC
+fi
+stop_pid $TG
+
+# ---- rathole -----------------------------------------------------------------------------------
+for variant in tcp noise tls; do
+    case $variant in
+        tcp) svc=$P_RH_TCP_SVC; ctl=$P_RH_TCP_CTL ;;
+        noise) svc=$P_RH_NOISE_SVC; ctl=$P_RH_NOISE_CTL ;;
+        tls) svc=$P_RH_TLS_SVC; ctl=$P_RH_TLS_CTL ;;
+    esac
+    echo "== rathole ($variant transport)"
+    "$RATHOLE" -s "$W/rathole-$variant-server.toml" >"$W/rathole-$variant-server.log" 2>&1 &
+    RS=$!; track $RS; wait_port "$ctl"
+    "$RATHOLE" -c "$W/rathole-$variant-client.toml" >"$W/rathole-$variant-client.log" 2>&1 &
+    RC=$!; track $RC
+    if wait_port "$svc"; then
+        tunnel_suite "rathole-$variant" "$svc"
+    else
+        not_measured "rathole-$variant" "service port never opened ($(tail -1 "$W/rathole-$variant-client.log" | cut -c1-160))"
+    fi
+    stop_pid $RC; stop_pid $RS
+done
+stop_pid "$SINK_PID"; SINK_PID=
+
+# ---- report ------------------------------------------------------------------------------------
+versions() {
+    echo "- CPU: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; kernel $(uname -r)"
+    echo "- portico-gateway / portico-tunnel: $(cd "$ROOT" && git rev-parse --short HEAD)$(cd "$ROOT" && git diff --quiet HEAD -- gateway tunnel-client link sniff config || echo ' + local changes') (release build)"
+    echo "- $(haproxy -v | head -1)"
+    echo "- $(nginx -v 2>&1) with libnginx-mod-stream $(dpkg-query -W -f='${Version}' libnginx-mod-stream 2>/dev/null)"
+    echo "- $(sslh -V 2>&1 | head -1); $(sslh-select -V 2>&1 | head -1)"
+    echo "- rathole $("$RATHOLE" --version 2>&1 | sed -n 's/^Build Version: *//p') (crates.io, default features: tls via native-tls, noise)"
+    echo "- $(rustc --version)"
+    echo "- run: $STARTED, \`bench/run.sh$([ "$MODE" = smoke ] && echo ' --smoke')\`; open-file limit $FD_LIMIT, idle connections $IDLE_COUNT"
+    echo "- load average (1/5/15 min) before: $LOAD_START; after: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine shares the cores)"
+}
+versions > "$W/machine.md"
+REPORT_ARGS=(--results "$RESULTS" --machine "$W/machine.md" --mode "$MODE")
+[ "$MODE" = full ] && REPORT_ARGS+=(--doc "$DOC")
+python3 "$ROOT/bench/report.py" "${REPORT_ARGS[@]}"

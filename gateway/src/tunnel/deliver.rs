@@ -1,0 +1,146 @@
+//! One client connection routed to a tunnel: pick a live session, open a
+//! stream carrying the connection's header, relay; answer "backend
+//! unreachable" when no session is live or the tunnel client cannot
+//! deliver the connection before answering it.
+
+use std::sync::Arc;
+
+use portico_config::model::Listener;
+use portico_link::StreamHeader;
+use quinn::{RecvStream, SendStream};
+use tokio::net::TcpStream;
+
+use crate::conn::{ListenerContext, Refusal, Shared, refuse};
+use crate::metrics::Outcome;
+use crate::peek::Peeked;
+use crate::refuse::Reason;
+use crate::tunnel::probe;
+use crate::tunnel::registry::TunnelRegistry;
+use crate::tunnel::relay::{Ends, RelayError, relay};
+use crate::tunnel::session::LiveSession;
+
+/// Sessions of one tunnel tried, in round-robin order, when opening a
+/// stream fails; past this the connection is refused.
+pub const MAX_OPEN_ATTEMPTS: usize = 3;
+
+/// A session and a stream opened on it.
+type Opened = (Arc<LiveSession>, (SendStream, RecvStream));
+
+/// Opens a stream on a live session of `name` (trying the next one if a
+/// session turns out to be gone); the error is the detail to log.
+async fn open(
+    registry: &TunnelRegistry,
+    name: &str,
+    header: &StreamHeader,
+) -> Result<Opened, String> {
+    let attempts = registry.session_count(name).min(MAX_OPEN_ATTEMPTS);
+    let mut detail = format!("tunnel {name} is not connected");
+    for _ in 0..attempts {
+        let Some(live) = registry.pick(name) else {
+            break;
+        };
+        match live.session.open_stream(header).await {
+            Ok(stream) => return Ok((live, stream)),
+            Err(err) => {
+                if err.is_session_lost() {
+                    registry.remove(&live);
+                }
+                detail = format!("tunnel {name}: {err}");
+            }
+        }
+    }
+    Err(detail)
+}
+
+/// Forwards a sniffed connection into tunnel `name`, or refuses it.
+pub(crate) async fn deliver(
+    mut stream: TcpStream,
+    peeked: Peeked,
+    name: &str,
+    settings: &Listener,
+    listener: &ListenerContext,
+    shared: &Shared,
+) {
+    let protocol = peeked.detection.protocol;
+    let host = peeked.detection.host.as_ref();
+    let header = StreamHeader {
+        client: peeked.client,
+        reached: peeked.reached,
+        protocol: Some(protocol),
+        host: host.cloned(),
+    };
+    let opened = tokio::select! {
+        opened = open(&shared.tunnels, name, &header) => opened,
+        () = shared.hard_stop.cancelled() => return,
+    };
+    let refusal = |detail| Refusal {
+        client: peeked.client,
+        protocol: Some(protocol),
+        host,
+        reason: Reason::Unreachable,
+        detail,
+    };
+    let (live, link_stream) = match opened {
+        Ok(opened) => opened,
+        Err(detail) => {
+            refuse(&mut stream, &peeked.buf, refusal(&detail), listener, shared).await;
+            return;
+        }
+    };
+    shared.metrics.tunnels.count_stream(name);
+    let _open = live.stream_opened();
+    let ends = Ends {
+        idle: settings.idle_timeout,
+        shutdown: shared.hard_stop.clone(),
+        answered: tokio_util::sync::CancellationToken::new(),
+    };
+    // Until the first answer, watch the session: if the tunnel client died
+    // silently, the watch closes the session and this stream ends as
+    // undelivered instead of hanging.
+    let _stop_watch = ends.answered.clone().drop_guard();
+    let (registry, watched, answered) = (
+        Arc::clone(&shared.tunnels),
+        Arc::clone(&live),
+        ends.answered.clone(),
+    );
+    tokio::spawn(async move { probe::watch_until(&registry, &watched, answered).await });
+    // Every byte read so far except a dial line.
+    let prefix = peeked
+        .buf
+        .get(peeked.detection.consume..)
+        .unwrap_or_default();
+    tracing::debug!(client = %peeked.client, protocol = protocol.as_str(), tunnel = name, remote = %live.remote, "forwarding into tunnel");
+    let relayed = relay(
+        &mut stream,
+        link_stream,
+        prefix,
+        &ends,
+        &listener.metrics,
+        &live,
+    )
+    .await;
+    match relayed {
+        Err(RelayError::Undelivered(detail)) => {
+            refuse(&mut stream, &peeked.buf, refusal(&detail), listener, shared).await;
+        }
+        Ok(totals) => {
+            listener
+                .metrics
+                .count_connection(Some(protocol), Outcome::Forwarded);
+            tracing::debug!(
+                client = %peeked.client,
+                tunnel = name,
+                to_tunnel = totals.to_backend,
+                to_client = totals.to_client,
+                end = ?totals.end,
+                "connection finished"
+            );
+        }
+        Err(err) => {
+            listener
+                .metrics
+                .count_connection(Some(protocol), Outcome::Forwarded);
+            tracing::debug!(client = %peeked.client, tunnel = name, error = %err, "connection ended with an error");
+        }
+    }
+}

@@ -1,0 +1,215 @@
+//! The byte pipe between a TCP client and its tunnel stream: the bytes read
+//! while sniffing first, then both directions until both are done, with
+//! half-close carried (TCP end of stream → `finish`, stream end → TCP
+//! `shutdown`), an optional idle timeout and byte counts. A stream that
+//! fails before the tunnel client sent any byte back is reported as
+//! [`RelayError::Undelivered`], so the caller can still answer the client.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use portico_link::codes;
+use quinn::{ReadError, RecvStream, SendStream, WriteError};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{ReadHalf, WriteHalf};
+use tokio_util::sync::CancellationToken;
+
+use crate::forward::{End, FORWARD_BUFFER, Totals};
+use crate::metrics::ListenerMetrics;
+use crate::tunnel::session::LiveSession;
+
+/// Why a relayed connection ended early.
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    /// The stream failed before any byte came back from the tunnel client
+    /// (no service took it, the service is down, the session went away);
+    /// nothing was written to the TCP client yet.
+    #[error("tunnel stream failed before any answer: {0}")]
+    Undelivered(String),
+    /// The TCP client's side failed.
+    #[error("client: {0}")]
+    Client(#[from] std::io::Error),
+    /// Sending on the stream failed after bytes came back.
+    #[error("sending to the tunnel: {0}")]
+    Write(WriteError),
+    /// Receiving on the stream failed after bytes came back.
+    #[error("receiving from the tunnel: {0}")]
+    Read(ReadError),
+}
+
+/// When a relay stops early, and whom it tells about its first answer.
+#[derive(Debug, Clone, Default)]
+pub struct Ends {
+    /// Close after this long without a byte either way (none: no limit).
+    pub idle: Option<Duration>,
+    /// Fires when the gateway stops: reset the stream and end.
+    pub shutdown: CancellationToken,
+    /// Cancelled by the relay when the first byte comes back from the
+    /// tunnel client (a liveness watch can stop then).
+    pub answered: CancellationToken,
+}
+
+/// What both directions share.
+struct Shared<'a> {
+    metrics: &'a ListenerMetrics,
+    session: &'a LiveSession,
+    answered: &'a CancellationToken,
+    base: Instant,
+    last_ms: AtomicU64,
+    to_tunnel: AtomicU64,
+    to_client: AtomicU64,
+}
+
+impl Shared<'_> {
+    fn touch(&self) {
+        let ms = u64::try_from(self.base.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_ms.store(ms, Ordering::Relaxed);
+    }
+
+    fn last(&self) -> Instant {
+        self.base + Duration::from_millis(self.last_ms.load(Ordering::Relaxed))
+    }
+
+    fn sent(&self, n: usize) {
+        let n = n as u64;
+        self.to_tunnel.fetch_add(n, Ordering::Relaxed);
+        self.metrics.add_to_backend(n);
+        self.session.add_to_client(n);
+        self.touch();
+    }
+
+    fn received(&self, n: usize) {
+        let n = n as u64;
+        self.to_client.fetch_add(n, Ordering::Relaxed);
+        self.answered.cancel();
+        self.metrics.add_to_client(n);
+        self.session.add_to_gateway(n);
+        self.touch();
+    }
+
+    /// A link failure: undelivered while nothing came back yet.
+    fn link_error(&self, detail: String, after: RelayError) -> RelayError {
+        if self.to_client.load(Ordering::Relaxed) == 0 {
+            RelayError::Undelivered(detail)
+        } else {
+            after
+        }
+    }
+}
+
+/// TCP client → stream, `prefix` first.
+async fn to_tunnel(
+    from: &mut ReadHalf<'_>,
+    send: &mut SendStream,
+    prefix: &[u8],
+    shared: &Shared<'_>,
+) -> Result<(), RelayError> {
+    let write_error = |err: WriteError| shared.link_error(err.to_string(), RelayError::Write(err));
+    if !prefix.is_empty() {
+        send.write_all(prefix).await.map_err(write_error)?;
+        shared.sent(prefix.len());
+    }
+    let mut buf = vec![0u8; FORWARD_BUFFER];
+    loop {
+        let n = from.read(&mut buf).await?;
+        let Some(chunk) = buf.get(..n).filter(|c| !c.is_empty()) else {
+            // Only fails if the stream is already finished or reset.
+            let _ = send.finish();
+            return Ok(());
+        };
+        send.write_all(chunk).await.map_err(write_error)?;
+        shared.sent(n);
+    }
+}
+
+/// Stream → TCP client.
+async fn to_client(
+    recv: &mut RecvStream,
+    to: &mut WriteHalf<'_>,
+    shared: &Shared<'_>,
+) -> Result<(), RelayError> {
+    let mut buf = vec![0u8; FORWARD_BUFFER];
+    loop {
+        match recv.read(&mut buf).await {
+            Ok(Some(n)) => {
+                if let Some(chunk) = buf.get(..n) {
+                    to.write_all(chunk).await?;
+                    shared.received(n);
+                }
+            }
+            Ok(None) => {
+                // A client that already went away cannot be told; that is
+                // no reason to cut the other direction short.
+                let _ = to.shutdown().await;
+                return Ok(());
+            }
+            Err(err) => return Err(shared.link_error(err.to_string(), RelayError::Read(err))),
+        }
+    }
+}
+
+/// Relays between `client` and the stream (send and receive halves) after writing
+/// `prefix` to the stream. Ends when both directions are done, on the
+/// first error (the stream is then reset), after the idle timeout, or at
+/// shutdown (see [`Ends`]). `client` is borrowed so the caller can still
+/// answer it after [`RelayError::Undelivered`].
+pub async fn relay(
+    client: &mut TcpStream,
+    (mut send, mut recv): (SendStream, RecvStream),
+    prefix: &[u8],
+    ends: &Ends,
+    metrics: &ListenerMetrics,
+    session: &LiveSession,
+) -> Result<Totals, RelayError> {
+    let (idle, cancel) = (ends.idle, &ends.shutdown);
+    let shared = Shared {
+        metrics,
+        session,
+        answered: &ends.answered,
+        base: Instant::now(),
+        last_ms: AtomicU64::new(0),
+        to_tunnel: AtomicU64::new(0),
+        to_client: AtomicU64::new(0),
+    };
+    let (mut read_half, mut write_half) = client.split();
+    let outcome = {
+        let work = async {
+            tokio::try_join!(
+                to_tunnel(&mut read_half, &mut send, prefix, &shared),
+                to_client(&mut recv, &mut write_half, &shared),
+            )
+            .map(|_| ())
+        };
+        let idle_watch = async {
+            match idle {
+                None => std::future::pending::<()>().await,
+                Some(idle) => loop {
+                    let deadline = shared.last() + idle;
+                    if Instant::now() >= deadline {
+                        return;
+                    }
+                    tokio::time::sleep_until(deadline.into()).await;
+                },
+            }
+        };
+        tokio::select! {
+            result = work => result.map(|()| End::Done),
+            () = idle_watch => Ok(End::Idle),
+            () = cancel.cancelled() => Ok(End::Shutdown),
+        }
+    };
+    if !matches!(outcome, Ok(End::Done)) {
+        // Tell the tunnel client this connection is over; both fail only
+        // if the stream is already closed that way.
+        let code = codes::varint(codes::STREAM_ABORTED);
+        let _ = send.reset(code);
+        let _ = recv.stop(code);
+    }
+    let end = outcome?;
+    Ok(Totals {
+        to_backend: shared.to_tunnel.load(Ordering::Relaxed),
+        to_client: shared.to_client.load(Ordering::Relaxed),
+        end,
+    })
+}
