@@ -8,14 +8,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::ListenerMetrics;
 
-/// Buffer size of each direction.
+/// Buffer size of each direction's copy. The buffer exists only while bytes
+/// flow: it is allocated when the source becomes readable and freed before
+/// waiting for more, so an idle connection holds none. A read that fills it
+/// marks bulk data, which goes on through splice(2) on Linux. 32 KiB by
+/// measurement: 16 KiB and 64 KiB cost more gateway CPU per byte copied.
 pub const FORWARD_BUFFER: usize = 32 * 1024;
 
 /// How a forwarded connection ended.
@@ -58,38 +60,137 @@ impl Activity {
     }
 }
 
-/// Which way a pipe runs, for the byte counters.
+/// Which way bytes run, for the byte counters.
 #[derive(Debug, Clone, Copy)]
 enum Direction {
     ToBackend,
     ToClient,
 }
 
-async fn pipe(
-    mut from: OwnedReadHalf,
-    mut to: OwnedWriteHalf,
+/// Where one direction reports the bytes it delivered.
+#[derive(Debug)]
+pub(crate) struct Flow<'a> {
     direction: Direction,
-    metrics: &ListenerMetrics,
-    activity: &Activity,
-    total: &AtomicU64,
-) -> io::Result<()> {
-    let mut buf = vec![0u8; FORWARD_BUFFER];
-    loop {
-        let n = from.read(&mut buf).await?;
-        let Some(chunk) = buf.get(..n).filter(|c| !c.is_empty()) else {
-            // End of stream this way: pass the half-close on, keep the other
-            // way going. A peer that already went away cannot be told; that
-            // is no reason to cut the other direction short.
-            let _ = to.shutdown().await;
-            return Ok(());
-        };
-        to.write_all(chunk).await?;
-        activity.touch();
+    metrics: &'a ListenerMetrics,
+    activity: &'a Activity,
+    total: &'a AtomicU64,
+}
+
+impl Flow<'_> {
+    /// Records `n` bytes written to the destination.
+    pub(crate) fn moved(&self, n: usize) {
+        self.activity.touch();
         let n = n as u64;
-        total.fetch_add(n, Ordering::Relaxed);
-        match direction {
-            Direction::ToBackend => metrics.add_to_backend(n),
-            Direction::ToClient => metrics.add_to_client(n),
+        self.total.fetch_add(n, Ordering::Relaxed);
+        match self.direction {
+            Direction::ToBackend => self.metrics.add_to_backend(n),
+            Direction::ToClient => self.metrics.add_to_client(n),
+        }
+    }
+}
+
+/// Counters for a [`Flow`] outside [`forward`], for unit tests.
+#[cfg(test)]
+#[derive(Debug)]
+pub(crate) struct TestCounters {
+    metrics: Arc<ListenerMetrics>,
+    activity: Activity,
+    total: AtomicU64,
+}
+
+#[cfg(test)]
+impl TestCounters {
+    pub(crate) fn new() -> Self {
+        Self {
+            metrics: crate::metrics::Metrics::default().listener("t"),
+            activity: Activity {
+                base: Instant::now(),
+                last_ms: AtomicU64::new(0),
+            },
+            total: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn flow(&self) -> Flow<'_> {
+        Flow {
+            direction: Direction::ToBackend,
+            metrics: &self.metrics,
+            activity: &self.activity,
+            total: &self.total,
+        }
+    }
+
+    pub(crate) fn total(&self) -> u64 {
+        self.total.load(Ordering::Relaxed)
+    }
+}
+
+/// How the bytes of each direction are moved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Path {
+    /// Copy small reads; on Linux, hand bulk bursts to splice(2), falling
+    /// back to the copy where the kernel refuses it.
+    Splice,
+    /// Always the copy loop.
+    #[cfg_attr(not(test), allow(dead_code))]
+    Copy,
+}
+
+/// Passes end of stream on to `to`. A peer that already went away cannot be
+/// told; that is no reason to cut the other direction short.
+pub(crate) fn half_close(to: &TcpStream) {
+    let _ = socket2::SockRef::from(to).shutdown(std::net::Shutdown::Write);
+}
+
+/// Writes all of `bytes` to `to`, waiting for room as needed.
+async fn write_all(to: &TcpStream, mut bytes: &[u8]) -> io::Result<()> {
+    while !bytes.is_empty() {
+        to.writable().await?;
+        match to.try_write(bytes) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => bytes = bytes.get(n..).unwrap_or_default(),
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(())
+}
+
+/// Moves `from` to `to` until end of stream, then half-closes `to`.
+///
+/// Each burst starts with a copy through a buffer that exists only while
+/// bytes flow. With [`Path::Splice`], a read that fills the whole buffer
+/// (more is waiting: bulk data) hands the rest of the burst to splice(2);
+/// small messages stay with the copy, which takes fewer system calls.
+async fn one_way(from: &TcpStream, to: &TcpStream, flow: Flow<'_>, path: Path) -> io::Result<()> {
+    let mut splice = path == Path::Splice && cfg!(target_os = "linux");
+    loop {
+        from.readable().await?;
+        let mut buf = Vec::with_capacity(FORWARD_BUFFER);
+        let n = match from.try_read_buf(&mut buf) {
+            Ok(0) => {
+                half_close(to);
+                return Ok(());
+            }
+            Ok(n) => n,
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(err) => return Err(err),
+        };
+        write_all(to, &buf).await?;
+        flow.moved(n);
+        // Freed before waiting for more input: an idle connection holds none.
+        drop(buf);
+        if !splice || n < FORWARD_BUFFER {
+            continue;
+        }
+        #[cfg(target_os = "linux")]
+        match crate::splice::splice_burst(from, to, &flow).await? {
+            crate::splice::Burst::Drained => {}
+            crate::splice::Burst::Finished => return Ok(()),
+            crate::splice::Burst::Unsupported(err) => {
+                tracing::debug!(error = %err, "splice not available here; copying");
+                splice = false;
+            }
         }
     }
 }
@@ -97,6 +198,9 @@ async fn pipe(
 /// Forwards between `client` and `backend` after writing `prefix` to the
 /// backend. Ends when both directions are done, on the first error, after
 /// `idle` without a byte (if set), or when `cancel` fires.
+///
+/// On Linux bulk data goes through splice(2) (see `splice`); small messages,
+/// and everything where the kernel refuses splice, go through a copy.
 pub async fn forward(
     client: TcpStream,
     backend: TcpStream,
@@ -105,41 +209,51 @@ pub async fn forward(
     metrics: Arc<ListenerMetrics>,
     cancel: CancellationToken,
 ) -> io::Result<Totals> {
+    forward_by(client, backend, prefix, idle, metrics, cancel, Path::Splice).await
+}
+
+/// [`forward`] with the way bytes are moved chosen by the caller.
+pub(crate) async fn forward_by(
+    client: TcpStream,
+    backend: TcpStream,
+    prefix: Vec<u8>,
+    idle: Option<Duration>,
+    metrics: Arc<ListenerMetrics>,
+    cancel: CancellationToken,
+    path: Path,
+) -> io::Result<Totals> {
     let activity = Activity {
         base: Instant::now(),
         last_ms: AtomicU64::new(0),
     };
     let to_backend = AtomicU64::new(0);
     let to_client = AtomicU64::new(0);
-    let (client_read, client_write) = client.into_split();
-    let (backend_read, mut backend_write) = backend.into_split();
+    let flow = |direction, total| Flow {
+        direction,
+        metrics: &metrics,
+        activity: &activity,
+        total,
+    };
 
     let work = async {
         if !prefix.is_empty() {
-            backend_write.write_all(&prefix).await?;
-            let n = prefix.len() as u64;
-            to_backend.fetch_add(n, Ordering::Relaxed);
-            metrics.add_to_backend(n);
-            activity.touch();
+            write_all(&backend, &prefix).await?;
+            flow(Direction::ToBackend, &to_backend).moved(prefix.len());
         }
         // The sniffed bytes are with the backend now; free them before the long copy.
         drop(prefix);
         tokio::try_join!(
-            pipe(
-                client_read,
-                backend_write,
-                Direction::ToBackend,
-                &metrics,
-                &activity,
-                &to_backend
+            one_way(
+                &client,
+                &backend,
+                flow(Direction::ToBackend, &to_backend),
+                path
             ),
-            pipe(
-                backend_read,
-                client_write,
-                Direction::ToClient,
-                &metrics,
-                &activity,
-                &to_client
+            one_way(
+                &backend,
+                &client,
+                flow(Direction::ToClient, &to_client),
+                path
             ),
         )
         .map(|_| ())
@@ -175,6 +289,7 @@ pub async fn forward(
 mod tests {
     use super::*;
     use crate::metrics::Metrics;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpListener;
 
     /// A connected pair of TCP streams on loopback.
