@@ -9,7 +9,7 @@
 #   bench/run.sh --smoke    every contender for about 0.5 s per measurement;
 #                           exits non-zero if any measurement fails
 #
-# Needs root (ulimit -n 200000) and: haproxy, nginx + libnginx-mod-stream,
+# Run as root (ulimit -n 200000; otherwise the hard limit caps the idle test). Needs: haproxy, nginx + libnginx-mod-stream,
 # sslh (sslh + sslh-select), openssl, iproute2 (ss), python3, rathole
 # (RATHOLE=/path/to/rathole, or on PATH, or /tmp/rathole-install/bin).
 set -euo pipefail
@@ -169,6 +169,20 @@ proxy_suite() {   # proxy_suite ROW PORT [--pid N ...]
     measure "$row" idle "$port" --count $IDLE_COUNT --open-timeout $IDLE_OPEN_TIMEOUT "$@"
 }
 
+# Until one round trip through PORT gets its answer (tunnels set up their
+# data path after they listen); at most about 10 s.
+wait_through() {   # wait_through PORT
+    local probe
+    start_sink answer
+    for _ in $(seq 1 20); do
+        probe=$("$BENCH" idle --target 127.0.0.1:"$1" --first-flight "$FLIGHT" --count 1 \
+            --open-timeout 2 2>/dev/null || true)
+        case $probe in *'"opened":1'*) return 0 ;; esac
+        sleep 0.25
+    done
+    return 1
+}
+
 # Bulk and connection rate only (the tunnel rows).
 tunnel_suite() {   # tunnel_suite ROW PORT
     local row=$1 port=$2
@@ -237,15 +251,7 @@ if ! wait_port $P_TUN_GW || ! wait_port $P_TUN_LINK udp; then
 else
     RUST_LOG=warn "$TUNNEL" --config "$W/tunnel-client.toml" 2>"$W/tunnel-client.log" &
     TC=$!; track $TC
-    start_sink answer
-    ready=no
-    for _ in $(seq 1 20); do   # the client dials out; wait until one round trip passes
-        probe=$("$BENCH" idle --target 127.0.0.1:$P_TUN_GW --first-flight "$FLIGHT" --count 1 \
-            --open-timeout 2 2>/dev/null || true)
-        case $probe in *'"opened":1'*) ready=yes; break ;; esac
-        sleep 0.25
-    done
-    if [ $ready = yes ]; then
+    if wait_through $P_TUN_GW; then   # the client dials out first
         tunnel_suite portico-tunnel $P_TUN_GW
     else
         not_measured portico-tunnel "no connection got through the tunnel in 10 s ($(tail -1 "$W/tunnel-client.log" | cut -c1-160))"
@@ -266,10 +272,10 @@ for variant in tcp noise tls; do
     RS=$!; track $RS; wait_port "$ctl"
     "$RATHOLE" -c "$W/rathole-$variant-client.toml" >"$W/rathole-$variant-client.log" 2>&1 &
     RC=$!; track $RC
-    if wait_port "$svc"; then
+    if wait_port "$svc" && wait_through "$svc"; then
         tunnel_suite "rathole-$variant" "$svc"
     else
-        not_measured "rathole-$variant" "service port never opened ($(tail -1 "$W/rathole-$variant-client.log" | cut -c1-160))"
+        not_measured "rathole-$variant" "nothing got through in 10 s ($(tail -1 "$W/rathole-$variant-client.log" | cut -c1-160))"
     fi
     stop_pid $RC; stop_pid $RS
 done

@@ -65,6 +65,19 @@ pub struct Route {
     pub proxy_protocol: Option<ProxyVersion>,
     /// Complete TLS here with the `[acme]` certificate and forward plaintext.
     pub terminate_tls: bool,
+    /// ALPN protocols offered when terminating TLS, in preference order
+    /// (`alpn`, default [`Route::DEFAULT_ALPN`]).
+    pub alpn: Vec<String>,
+}
+
+impl Route {
+    /// The ALPN protocols a terminating route offers by default.
+    pub const DEFAULT_ALPN: [&str; 2] = ["h2", "http/1.1"];
+
+    /// [`Route::DEFAULT_ALPN`] as owned strings.
+    pub fn default_alpn() -> Vec<String> {
+        Self::DEFAULT_ALPN.iter().map(|p| (*p).to_owned()).collect()
+    }
 }
 
 /// Where a route sends its traffic.
@@ -113,7 +126,7 @@ pub enum Http01Action {
 }
 
 /// `[acme]`: the gateway's own certificates.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Acme {
     /// ACME directory URL.
     pub directory: String,

@@ -60,6 +60,7 @@ pub(crate) struct RawRoute {
     pub(crate) tunnel: Option<S<String>>,
     pub(crate) proxy_protocol: Option<S<String>>,
     pub(crate) terminate_tls: Option<S<bool>>,
+    pub(crate) alpn: Option<StrList>,
 }
 
 /// `[http01]`.

@@ -234,13 +234,59 @@ fn route(
             );
         }
     }
+    let alpn = route_alpn(rep, raw.alpn.as_ref(), terminate_tls);
     Some(Route {
         hosts: hosts?.into_iter().map(|(p, _)| p).collect(),
         protocols: protocols?,
         target: target?,
         proxy_protocol: proxy_protocol?,
         terminate_tls,
+        alpn: alpn?,
     })
+}
+
+/// Longest ALPN protocol name (RFC 7301).
+const MAX_ALPN_LEN: usize = 255;
+
+/// A route's `alpn`: only with `terminate_tls = true`; a non-empty list of
+/// distinct names of 1–255 bytes. Default [`Route::DEFAULT_ALPN`].
+fn route_alpn(
+    rep: &mut Reporter<'_>,
+    alpn: Option<&crate::raw::StrList>,
+    terminate_tls: bool,
+) -> Option<Vec<String>> {
+    let Some(list) = alpn else {
+        return Some(Route::default_alpn());
+    };
+    if !terminate_tls {
+        rep.error(
+            rep.key_span(list.span()),
+            "`alpn` applies to routes with `terminate_tls = true`",
+        );
+        return None;
+    }
+    if list.get_ref().is_empty() {
+        rep.error(
+            list.span(),
+            "empty `alpn`; leave it out for h2 and http/1.1",
+        );
+        return None;
+    }
+    let mut out: Vec<String> = Vec::new();
+    let mut ok = true;
+    for name in list.get_ref() {
+        let text = name.get_ref();
+        if text.is_empty() || text.len() > MAX_ALPN_LEN {
+            rep.error(name.span(), "an ALPN protocol name has 1 to 255 bytes");
+            ok = false;
+        } else if out.contains(text) {
+            rep.error(name.span(), format!("ALPN protocol `{text}` given twice"));
+            ok = false;
+        } else {
+            out.push(text.clone());
+        }
+    }
+    ok.then_some(out)
 }
 
 /// A route's `tunnel`, which must name a `[[tunnel]]`.

@@ -98,6 +98,7 @@ fn full_gateway_example_has_the_documented_values() -> Result<()> {
     );
     assert_eq!(g.routes[1].target, Target::Tunnel("home".into()));
     assert!(g.routes[2].terminate_tls);
+    assert_eq!(g.routes[2].alpn, ["h2", "http/1.1"]);
     assert!(
         matches!(&g.http01.as_ref().map(|h| &h.action), Some(Http01Action::Forward(b)) if b.port == Some(80))
     );

@@ -1,7 +1,10 @@
-//! One client connection through the pipeline: peek → HTTP-01 check → route
-//! → backend connector → forward (or, for a tunnel route, a stream on a
-//! tunnel session: [`crate::tunnel::deliver`]), or a protocol-correct
-//! refusal. Every refusal is logged once at `info` and counted.
+//! One client connection through the pipeline: peek → HTTP-01 check (the
+//! gateway's own ACME challenges first) → route → backend connector →
+//! forward (or, for a tunnel route, a stream on a tunnel session:
+//! [`crate::tunnel::deliver`]; for a `terminate_tls` route, the gateway's
+//! TLS handshake then a plaintext copy: [`crate::terminate`]), or a
+//! protocol-correct refusal. Every refusal is logged once at `info` and
+//! counted.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,6 +16,7 @@ use portico_sniff::{Hostname, Limits, Protocol};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
+use crate::acme_side::AcmeSide;
 use crate::connect::connect;
 use crate::forward::forward;
 use crate::limits::{Admission, ConnectionLimits, LimitExceeded};
@@ -22,6 +26,7 @@ use crate::peek::{PeekError, PeekSettings, Peeked, peek};
 use crate::plan::{Plan, State, classify, plan};
 use crate::proxy::encode_header;
 use crate::refuse::{Reason, XmppHints, answer, send_and_close};
+use crate::terminate::serve_terminated;
 use crate::tunnel::TunnelRegistry;
 use crate::tunnel::deliver::deliver;
 
@@ -40,6 +45,8 @@ pub struct Shared {
     pub hard_stop: CancellationToken,
     /// Configured tunnel clients and their live sessions.
     pub tunnels: Arc<TunnelRegistry>,
+    /// The ACME manager and its TLS acceptor, when `[acme]` is configured.
+    pub acme: Option<AcmeSide>,
 }
 
 /// One listener as its connections see it.
@@ -186,9 +193,23 @@ pub async fn handle(
         detail,
     };
 
-    let plan = plan(&shared.state.load(), &peeked.detection);
+    let own = shared.acme.as_ref().map(|a| a.manager.challenges());
+    let plan = plan(&shared.state.load(), &peeked.detection, own.as_ref());
     let (backend, proxy_version) = match plan {
         Plan::Forward(backend, version) => (backend, version),
+        Plan::Terminate(backend, version, alpn) => {
+            let target = (backend, version, alpn);
+            serve_terminated(stream, peeked, target, &settings, &listener, &shared).await;
+            return;
+        }
+        Plan::Answer(bytes) => {
+            tracing::info!(client = %peeked.client, name, "HTTP-01 challenge of our own order answered");
+            listener
+                .metrics
+                .count_connection(Some(protocol), Outcome::Answered);
+            send_and_close(&mut stream, Some(&bytes)).await;
+            return;
+        }
         Plan::Tunnel(tunnel) => {
             deliver(stream, peeked, &tunnel, &settings, &listener, &shared).await;
             return;

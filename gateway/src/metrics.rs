@@ -8,11 +8,12 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use portico_sniff::Protocol;
 
+use crate::acme::AcmeManager;
 use crate::tunnel::metrics::TunnelMetrics;
 
 /// Protocol labels: index 0 is a connection whose protocol was never known.
@@ -36,15 +37,18 @@ pub enum Outcome {
     Redirected,
     /// The client closed before a decision.
     Closed,
+    /// An HTTP-01 challenge of the gateway's own ACME order, answered here.
+    Answered,
 }
 
 impl Outcome {
-    const ALL: [Outcome; 5] = [
+    const ALL: [Outcome; 6] = [
         Outcome::Forwarded,
         Outcome::Refused,
         Outcome::Limited,
         Outcome::Redirected,
         Outcome::Closed,
+        Outcome::Answered,
     ];
 
     fn index(self) -> usize {
@@ -54,6 +58,7 @@ impl Outcome {
             Outcome::Limited => 2,
             Outcome::Redirected => 3,
             Outcome::Closed => 4,
+            Outcome::Answered => 5,
         }
     }
 
@@ -65,6 +70,7 @@ impl Outcome {
             Outcome::Limited => "limited",
             Outcome::Redirected => "redirected",
             Outcome::Closed => "client_closed",
+            Outcome::Answered => "answered",
         }
     }
 }
@@ -94,7 +100,7 @@ pub struct ListenerMetrics {
     active: AtomicI64,
     to_backend: AtomicU64,
     to_client: AtomicU64,
-    connections: [[AtomicU64; 5]; 5],
+    connections: [[AtomicU64; 6]; 5],
 }
 
 impl ListenerMetrics {
@@ -170,6 +176,7 @@ pub struct Metrics {
     accept_errors: AtomicU64,
     /// Tunnel sessions, streams and refusals.
     pub tunnels: TunnelMetrics,
+    acme: OnceLock<AcmeManager>,
 }
 
 impl Metrics {
@@ -304,8 +311,36 @@ impl Metrics {
             self.accept_errors.load(Ordering::Relaxed)
         );
         self.tunnels.render(&mut out);
+        if let Some(acme) = self.acme.get() {
+            render_acme(&mut out, acme);
+        }
         out
     }
+
+    /// Reports the counters of `manager` from now on (once; a second call
+    /// is ignored).
+    pub fn set_acme(&self, manager: AcmeManager) {
+        let _ = self.acme.set(manager);
+    }
+}
+
+/// The `[acme]` counters.
+fn render_acme(out: &mut String, acme: &AcmeManager) {
+    let counters = acme.counters();
+    out.push_str("# HELP portico_acme_renewals_total Certificates obtained from the ACME server (first issuance and renewals).\n");
+    out.push_str("# TYPE portico_acme_renewals_total counter\n");
+    let _ = writeln!(
+        out,
+        "portico_acme_renewals_total {}",
+        counters.certificates_issued
+    );
+    out.push_str("# HELP portico_acme_failures_total ACME rounds that failed and were retried with back-off.\n");
+    out.push_str("# TYPE portico_acme_failures_total counter\n");
+    let _ = writeln!(
+        out,
+        "portico_acme_failures_total {}",
+        counters.failed_rounds
+    );
 }
 
 #[cfg(test)]

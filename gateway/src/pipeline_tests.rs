@@ -40,6 +40,7 @@ pub(crate) fn route(hosts: &[&str], backend: SocketAddr) -> Route {
         }),
         proxy_protocol: None,
         terminate_tls: false,
+        alpn: portico_config::model::Route::default_alpn(),
     }
 }
 

@@ -1,10 +1,11 @@
 //! The decisions of the pipeline, without I/O: where a detected connection
-//! goes under the current routes and HTTP-01 settings, and how a failed
-//! peek is refused.
+//! goes under the current routes and HTTP-01 settings (the challenges of the
+//! gateway's own ACME orders first), and how a failed peek is refused.
 
 use portico_config::model::{Backend, Http01, ProxyVersion, Target};
 use portico_sniff::{Detection, Error as SniffError, Protocol, ProtocolSet};
 
+use crate::acme::{ChallengeStore, http01_response};
 use crate::http01::{self, Decision};
 use crate::peek::PeekError;
 use crate::refuse::Reason;
@@ -54,6 +55,11 @@ pub fn classify(
 pub enum Plan {
     /// To this backend, with this PROXY header.
     Forward(Backend, Option<ProxyVersion>),
+    /// Complete TLS here (offering these ALPN protocols), then forward the
+    /// plaintext to this backend with this PROXY header.
+    Terminate(Backend, Option<ProxyVersion>, Vec<Vec<u8>>),
+    /// Answer with these bytes (the gateway's own HTTP-01 challenge) and close.
+    Answer(Vec<u8>),
     /// Into the tunnel of this name.
     Tunnel(String),
     /// Answer with these bytes (an HTTP-01 redirect) and close.
@@ -62,8 +68,16 @@ pub enum Plan {
     Refuse(Reason, String),
 }
 
-/// Picks where `detection` goes under the current `state`.
-pub fn plan(state: &State, detection: &Detection) -> Plan {
+/// Picks where `detection` goes under the current `state`. A challenge of
+/// the gateway's own ACME orders (a token in `own`) is answered here, before
+/// any `[http01]` forwarding or redirect.
+pub fn plan(state: &State, detection: &Detection, own: Option<&ChallengeStore>) -> Plan {
+    if let (Some(store), Some(http)) = (own, &detection.http)
+        && detection.protocol == Protocol::Http
+        && let Some(bytes) = http01_response(store, &http.path)
+    {
+        return Plan::Answer(bytes);
+    }
     match http01::decide(state.http01.as_ref(), detection) {
         Decision::Redirect(bytes) => return Plan::Redirect(bytes),
         Decision::Forward(backend) => return Plan::Forward(backend.clone(), None),
@@ -76,8 +90,16 @@ pub fn plan(state: &State, detection: &Detection) -> Plan {
         Some(RouteEntry {
             target: Target::Backend(backend),
             proxy_protocol,
+            terminate_tls,
+            alpn,
             ..
-        }) => Plan::Forward(backend.clone(), *proxy_protocol),
+        }) => {
+            if *terminate_tls && detection.protocol == Protocol::Tls {
+                Plan::Terminate(backend.clone(), *proxy_protocol, alpn.clone())
+            } else {
+                Plan::Forward(backend.clone(), *proxy_protocol)
+            }
+        }
         Some(RouteEntry {
             target: Target::Tunnel(name),
             ..
@@ -164,15 +186,20 @@ mod tests {
     }
 
     fn state(target: Target, http01: Option<Http01>) -> State {
+        state_terminating(target, http01, false)
+    }
+
+    fn state_terminating(target: Target, http01: Option<Http01>, terminate_tls: bool) -> State {
         let route = portico_config::model::Route {
             hosts: vec![portico_config::HostPattern::Any],
             protocols: ProtocolSet::ALL,
             target,
             proxy_protocol: Some(ProxyVersion::V2),
-            terminate_tls: false,
+            terminate_tls,
+            alpn: portico_config::model::Route::default_alpn(),
         };
         State {
-            routes: RouteTable::build(&[route]).expect("table"),
+            routes: RouteTable::build(&[route], true).expect("table"),
             http01,
         }
     }
@@ -193,11 +220,15 @@ mod tests {
         };
         let s = state(Target::Backend(web.clone()), Some(http01));
         assert_eq!(
-            plan(&s, &detection("a.test", "/.well-known/acme-challenge/x")),
+            plan(
+                &s,
+                &detection("a.test", "/.well-known/acme-challenge/x"),
+                None
+            ),
             Plan::Forward(acme, None)
         );
         assert_eq!(
-            plan(&s, &detection("a.test", "/")),
+            plan(&s, &detection("a.test", "/"), None),
             Plan::Forward(web, Some(ProxyVersion::V2))
         );
     }
@@ -206,13 +237,82 @@ mod tests {
     fn plan_sends_tunnel_routes_to_the_tunnel_and_refuses_unknown_names() {
         let s = state(Target::Tunnel("home".into()), None);
         assert_eq!(
-            plan(&s, &detection("a.test", "/")),
+            plan(&s, &detection("a.test", "/"), None),
             Plan::Tunnel("home".into())
         );
         let empty = State::default();
         assert_eq!(
-            plan(&empty, &detection("a.test", "/")),
+            plan(&empty, &detection("a.test", "/"), None),
             Plan::Refuse(Reason::NoRoute, "no route".into())
+        );
+    }
+
+    #[test]
+    fn own_challenges_come_before_http01_forwarding() {
+        let acme = Backend {
+            host: "192.0.2.5".into(),
+            port: None,
+        };
+        let http01 = Http01 {
+            action: portico_config::model::Http01Action::Forward(acme.clone()),
+            hosts: Vec::new(),
+        };
+        let web = Backend {
+            host: "192.0.2.1".into(),
+            port: Some(80),
+        };
+        let s = state(Target::Backend(web), Some(http01));
+        let store = ChallengeStore::default();
+        let mut guard = store.guard();
+        guard.insert("ours".into(), "ours.thumb".into());
+        let Plan::Answer(bytes) = plan(
+            &s,
+            &detection("a.test", "/.well-known/acme-challenge/ours"),
+            Some(&store),
+        ) else {
+            panic!("own token not answered");
+        };
+        assert!(bytes.ends_with(b"\r\n\r\nours.thumb"));
+        assert_eq!(
+            plan(
+                &s,
+                &detection("a.test", "/.well-known/acme-challenge/theirs"),
+                Some(&store)
+            ),
+            Plan::Forward(acme.clone(), None)
+        );
+        drop(guard);
+        assert_eq!(
+            plan(
+                &s,
+                &detection("a.test", "/.well-known/acme-challenge/ours"),
+                Some(&store)
+            ),
+            Plan::Forward(acme, None)
+        );
+    }
+
+    #[test]
+    fn terminating_routes_terminate_tls_only() {
+        let web = Backend {
+            host: "192.0.2.1".into(),
+            port: Some(8080),
+        };
+        let s = state_terminating(Target::Backend(web.clone()), None, true);
+        let mut tls = detection("app.test", "/");
+        tls.protocol = Protocol::Tls;
+        tls.http = None;
+        assert_eq!(
+            plan(&s, &tls, None),
+            Plan::Terminate(
+                web.clone(),
+                Some(ProxyVersion::V2),
+                vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+            )
+        );
+        assert_eq!(
+            plan(&s, &detection("app.test", "/"), None),
+            Plan::Forward(web, Some(ProxyVersion::V2))
         );
     }
 }

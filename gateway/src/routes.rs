@@ -15,13 +15,20 @@ use portico_sniff::{Hostname, Protocol, ProtocolSet};
 /// Why a route table cannot be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RouteError {
-    /// A route asks the gateway to complete TLS, which this build cannot do yet.
+    /// A route asks the gateway to complete TLS but the gateway has no
+    /// `[acme]` certificates.
+    #[error("route for {route}: terminate_tls = true needs an [acme] section for the certificate")]
+    TerminateTlsWithoutAcme {
+        /// The route's host patterns, for the message.
+        route: String,
+    },
+    /// A tunnel route asks the gateway to complete TLS; only backend routes can.
     #[error(
-        "route for {route}: terminate_tls = true is not supported by this gateway yet; \
-         remove it or forward TLS to a backend that terminates it"
+        "route for {route}: terminate_tls = true applies to backend routes; \
+         a tunnel carries the TLS to the service behind it"
     )]
-    TerminateTlsUnsupported {
-        /// The route's first host pattern, for the message.
+    TerminateTlsTunnel {
+        /// The route's host patterns, for the message.
         route: String,
     },
 }
@@ -37,6 +44,10 @@ pub struct RouteEntry {
     pub proxy_protocol: Option<ProxyVersion>,
     /// Protocols this route admits.
     pub protocols: ProtocolSet,
+    /// Complete TLS here and forward the plaintext.
+    pub terminate_tls: bool,
+    /// ALPN protocols offered when terminating, in preference order.
+    pub alpn: Vec<Vec<u8>>,
 }
 
 /// Routes indexed by host pattern.
@@ -49,8 +60,9 @@ pub struct RouteTable {
 }
 
 impl RouteTable {
-    /// Builds the table from routes in file order.
-    pub fn build(routes: &[Route]) -> Result<RouteTable, RouteError> {
+    /// Builds the table from routes in file order; `terminate_tls` routes
+    /// need `acme` (the gateway runs an ACME manager) and a backend target.
+    pub fn build(routes: &[Route], acme: bool) -> Result<RouteTable, RouteError> {
         let mut table = RouteTable::default();
         for route in routes {
             let label = route
@@ -59,8 +71,11 @@ impl RouteTable {
                 .map(HostPattern::to_string)
                 .collect::<Vec<_>>()
                 .join(",");
-            if route.terminate_tls {
-                return Err(RouteError::TerminateTlsUnsupported { route: label });
+            if route.terminate_tls && !acme {
+                return Err(RouteError::TerminateTlsWithoutAcme { route: label });
+            }
+            if route.terminate_tls && matches!(route.target, Target::Tunnel(_)) {
+                return Err(RouteError::TerminateTlsTunnel { route: label });
             }
             let index = table.entries.len();
             table.entries.push(RouteEntry {
@@ -68,6 +83,8 @@ impl RouteTable {
                 target: route.target.clone(),
                 proxy_protocol: route.proxy_protocol,
                 protocols: route.protocols,
+                terminate_tls: route.terminate_tls,
+                alpn: route.alpn.iter().map(|p| p.as_bytes().to_vec()).collect(),
             });
             for pattern in &route.hosts {
                 match pattern {
@@ -163,6 +180,7 @@ mod tests {
             }),
             proxy_protocol: None,
             terminate_tls: false,
+            alpn: portico_config::model::Route::default_alpn(),
         }
     }
 
@@ -177,7 +195,7 @@ mod tests {
     }
 
     fn table(routes: Vec<Route>) -> RouteTable {
-        RouteTable::build(&routes).expect("table builds")
+        RouteTable::build(&routes, false).expect("table builds")
     }
 
     #[test]
@@ -303,10 +321,23 @@ mod tests {
     }
 
     #[test]
-    fn terminate_tls_is_refused_naming_the_route() {
+    fn terminate_tls_needs_acme_and_a_backend_naming_the_route() {
         let mut r = route(&["app.example.org"], "b", ProtocolSet::ALL);
         r.terminate_tls = true;
-        let err = RouteTable::build(&[r]).expect_err("terminate_tls refused");
+        let err = RouteTable::build(std::slice::from_ref(&r), false).expect_err("no acme");
+        assert!(matches!(err, RouteError::TerminateTlsWithoutAcme { .. }));
         assert!(err.to_string().contains("app.example.org"), "{err}");
+        let t = RouteTable::build(std::slice::from_ref(&r), true).expect("with acme");
+        let host = host("app.example.org");
+        assert!(
+            t.lookup(Some(&host), Protocol::Tls)
+                .is_some_and(|e| e.terminate_tls)
+        );
+        r.target = Target::Tunnel("home".to_owned());
+        let err = RouteTable::build(&[r], true).expect_err("tunnel");
+        assert!(
+            matches!(err, RouteError::TerminateTlsTunnel { .. }),
+            "{err}"
+        );
     }
 }

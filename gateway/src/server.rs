@@ -2,7 +2,8 @@
 //! tunnel endpoint, spawns one task per connection, applies reloads
 //! (routes and tunnel clients swapped atomically, listeners added or
 //! removed by bind address, open connections untouched) and shuts down
-//! with a grace period.
+//! with a grace period. With `[acme]` it starts the ACME manager, whose
+//! certificates serve `terminate_tls` routes and `[tunnels] acme = true`.
 
 use std::collections::HashMap;
 use std::io;
@@ -12,12 +13,15 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use portico_config::GatewayConfig;
-use portico_config::model::Listener;
+use portico_config::model::{Acme, Listener};
 use portico_link::LinkSettings;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument as _;
 
+use crate::acme::{AcmeError, AcmeManager};
+use crate::acme_side::AcmeSide;
+pub use crate::acme_side::GatewaySettings;
 use crate::conn::{ListenerContext, Shared, handle, over_limit};
 use crate::limits::ConnectionLimits;
 use crate::metrics::Metrics;
@@ -38,6 +42,12 @@ pub enum StartError {
     /// The tunnel endpoint could not be set up.
     #[error(transparent)]
     Tunnels(#[from] TunnelStartError),
+    /// The `[acme]` section cannot be served (names the URL, name or path).
+    #[error("[acme]: {0}")]
+    Acme(#[from] AcmeError),
+    /// The TLS configuration for the `[acme]` certificates was refused.
+    #[error("[acme] TLS configuration: {0}")]
+    AcmeTls(#[from] rustls::Error),
     /// A listening socket could not be set up.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -68,6 +78,7 @@ pub struct Gateway {
     admin_addr: Option<SocketAddr>,
     started: Instant,
     link: Option<LinkServer>,
+    acme_config: Option<Acme>,
 }
 
 impl Gateway {
@@ -77,8 +88,23 @@ impl Gateway {
         config: GatewayConfig,
         inherited: Vec<std::net::TcpListener>,
     ) -> Result<Arc<Gateway>, StartError> {
-        let routes = RouteTable::build(&config.routes)?;
+        Self::start_with(config, inherited, GatewaySettings::default()).await
+    }
+
+    /// [`Gateway::start`] with explicit [`GatewaySettings`]. With `[acme]`,
+    /// the ACME manager serves the stored certificates at once and obtains
+    /// or renews them in the background until shutdown.
+    pub async fn start_with(
+        config: GatewayConfig,
+        inherited: Vec<std::net::TcpListener>,
+        gateway_settings: GatewaySettings,
+    ) -> Result<Arc<Gateway>, StartError> {
+        let acme = AcmeSide::start(config.acme.as_ref(), &gateway_settings)?;
+        let routes = RouteTable::build(&config.routes, acme.is_some())?;
         let metrics = Arc::new(Metrics::default());
+        if let Some(acme) = &acme {
+            metrics.set_acme(acme.manager.clone());
+        }
         let tunnels = Arc::new(TunnelRegistry::new(
             &config.tunnel,
             RegistryLimits::default(),
@@ -97,6 +123,7 @@ impl Gateway {
             sniff_limits: config.limits.sniff_limits(),
             hard_stop: CancellationToken::new(),
             tunnels: Arc::clone(&tunnels),
+            acme: acme.clone(),
         });
         let admin_listener = match &config.admin {
             Some(admin) => {
@@ -112,7 +139,12 @@ impl Gateway {
         };
         let admin_addr = admin_listener.as_ref().and_then(|l| l.local_addr().ok());
         let link = match &config.tunnels {
-            Some(listen) => Some(LinkServer::start(listen, LinkSettings::default(), tunnels)?),
+            Some(listen) => Some(LinkServer::start(
+                listen,
+                LinkSettings::default(),
+                tunnels,
+                acme.as_ref().map(AcmeSide::link_resolver),
+            )?),
             None => None,
         };
         let gateway = Arc::new(Gateway {
@@ -125,6 +157,7 @@ impl Gateway {
             admin_addr,
             started: Instant::now(),
             link,
+            acme_config: config.acme.clone(),
         });
         let mut bound = Vec::new();
         for listener in &config.listeners {
@@ -132,6 +165,12 @@ impl Gateway {
         }
         for (config, socket) in bound {
             gateway.spawn_listener(config, socket)?;
+        }
+        if let Some(acme) = &acme {
+            // The manager stops with the listeners; an order in flight is
+            // abandoned and the served certificates stay.
+            let stop = gateway.accept_stop.clone();
+            gateway.tracker.spawn(acme.manager.clone().run(stop));
         }
         if let Some(admin_listener) = admin_listener {
             let metrics = Arc::clone(&gateway.shared.metrics);
@@ -255,6 +294,11 @@ impl Gateway {
         &self.shared.tunnels
     }
 
+    /// The ACME manager, when `[acme]` is configured.
+    pub fn acme(&self) -> Option<&AcmeManager> {
+        self.shared.acme.as_ref().map(|a| &a.manager)
+    }
+
     /// The counters.
     pub fn metrics(&self) -> &Metrics {
         &self.shared.metrics
@@ -264,9 +308,10 @@ impl Gateway {
     /// are swapped at once, listeners added or removed by bind address and
     /// kept ones take their new settings; the `[[tunnel]]` set is swapped
     /// (see [`TunnelRegistry::set_clients`]). On error nothing changes.
-    /// `[limits]`, `[admin]` and `[tunnels]` keep their values from start.
+    /// `[limits]`, `[admin]`, `[tunnels]` and `[acme]` keep their values
+    /// from start (a changed `[acme]` is logged: it needs a restart).
     pub fn apply(&self, config: GatewayConfig) -> Result<(), StartError> {
-        let routes = RouteTable::build(&config.routes)?;
+        let routes = RouteTable::build(&config.routes, self.shared.acme.is_some())?;
         let mut new = Vec::new();
         {
             let listeners = self
@@ -289,6 +334,9 @@ impl Gateway {
             http01: config.http01.clone(),
         }));
         self.shared.tunnels.set_clients(&config.tunnel);
+        if config.acme != self.acme_config {
+            tracing::warn!("[acme] changed; restart needed for the change to take effect");
+        }
         match (&self.link, &config.tunnels) {
             (Some(link), new) => link.reload(new.as_ref()),
             (None, Some(_)) => {
@@ -368,6 +416,12 @@ impl Gateway {
             &entries,
             self.shared.state.load().routes.len(),
             &self.shared.tunnels.status(),
+            &self
+                .shared
+                .acme
+                .as_ref()
+                .map(|a| a.manager.certificates())
+                .unwrap_or_default(),
         )
     }
 }

@@ -2,6 +2,9 @@
 
 use std::fmt::Write as _;
 
+use std::time::UNIX_EPOCH;
+
+use crate::acme::CertInfo;
 use crate::tunnel::TunnelStatus;
 
 /// One listener in `/status`.
@@ -62,12 +65,33 @@ fn render_tunnels(tunnels: &[TunnelStatus]) -> String {
     format!("[{}]", tunnels.join(","))
 }
 
+/// The `acme` array: each certificate served, `not_after` in Unix seconds.
+fn render_acme(certs: &[CertInfo]) -> String {
+    let certs: Vec<String> = certs
+        .iter()
+        .map(|c| {
+            let not_after = c
+                .not_after
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
+            format!(
+                "{{\"name\":{},\"not_after\":{not_after},\"serial\":{}}}",
+                json_string(&c.name),
+                json_string(&c.serial)
+            )
+        })
+        .collect();
+    format!("[{}]", certs.join(","))
+}
+
 /// Renders the status document.
 pub fn render(
     uptime_seconds: u64,
     listeners: &[ListenerStatus],
     routes: usize,
     tunnels: &[TunnelStatus],
+    acme: &[CertInfo],
 ) -> String {
     let listeners: Vec<String> = listeners
         .iter()
@@ -82,10 +106,11 @@ pub fn render(
         })
         .collect();
     format!(
-        "{{\"version\":{},\"uptime_seconds\":{uptime_seconds},\"listeners\":[{}],\"routes\":{routes},\"tunnels\":{}}}\n",
+        "{{\"version\":{},\"uptime_seconds\":{uptime_seconds},\"listeners\":[{}],\"routes\":{routes},\"tunnels\":{},\"acme\":{}}}\n",
         json_string(env!("CARGO_PKG_VERSION")),
         listeners.join(","),
-        render_tunnels(tunnels)
+        render_tunnels(tunnels),
+        render_acme(acme)
     )
 }
 
@@ -104,12 +129,13 @@ mod tests {
             }],
             5,
             &[],
+            &[],
         );
         assert_eq!(
             text,
             format!(
                 "{{\"version\":\"{}\",\"uptime_seconds\":42,\"listeners\":[{{\"bind\":\"[::]:443\",\
-                 \"protocols\":[\"tls\",\"http\"],\"active\":3}}],\"routes\":5,\"tunnels\":[]}}\n",
+                 \"protocols\":[\"tls\",\"http\"],\"active\":3}}],\"routes\":5,\"tunnels\":[],\"acme\":[]}}\n",
                 env!("CARGO_PKG_VERSION")
             )
         );
@@ -134,12 +160,29 @@ mod tests {
                 sessions: Vec::new(),
             },
         ];
-        let text = render(1, &[], 0, &tunnels);
+        let text = render(1, &[], 0, &tunnels, &[]);
         assert!(
             text.contains(
                 "\"tunnels\":[{\"name\":\"home\",\"sessions\":[{\"remote\":\"[2001:db8::1]:4433\",\
                  \"since\":1700000000,\"open_streams\":2,\"bytes_to_client\":10,\"bytes_to_gateway\":20}]},\
-                 {\"name\":\"office\",\"sessions\":[]}]}"
+                 {\"name\":\"office\",\"sessions\":[]}],"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn renders_acme_certificates() {
+        let cert = CertInfo {
+            name: "gw.test".into(),
+            serial: "0a:1b".into(),
+            not_before: UNIX_EPOCH,
+            not_after: UNIX_EPOCH + std::time::Duration::from_secs(1_800_000_000),
+        };
+        let text = render(1, &[], 0, &[], &[cert]);
+        assert!(
+            text.ends_with(
+                "\"acme\":[{\"name\":\"gw.test\",\"not_after\":1800000000,\"serial\":\"0a:1b\"}]}\n"
             ),
             "{text}"
         );

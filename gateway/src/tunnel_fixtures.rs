@@ -78,6 +78,7 @@ pub(crate) fn tunnel_route() -> Route {
         // Tunnel streams carry the client in their header instead.
         proxy_protocol: Some(ProxyVersion::V2),
         terminate_tls: false,
+        alpn: portico_config::model::Route::default_alpn(),
     }
 }
 

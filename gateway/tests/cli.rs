@@ -106,21 +106,25 @@ fn missing_config_is_a_usage_error() -> anyhow::Result<()> {
 }
 
 #[test]
-fn terminate_tls_refuses_to_start_naming_the_route() -> anyhow::Result<()> {
+fn unusable_acme_storage_refuses_to_start_naming_the_path() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
+    // A regular file where the storage directory's parent should be.
+    let blocker = dir.path().join("not-a-directory");
+    std::fs::write(&blocker, b"")?;
+    let storage = blocker.join("acme");
     let text = format!(
         "{}\n[[route]]\nhosts = [\"app.example.net\"]\nterminate_tls = true\nbackend = \"127.0.0.1:8080\"\n\n\
          [acme]\ndirectory = \"https://127.0.0.1:14000/dir\"\ncontact = \"mailto:ops@example.org\"\n\
          domains = [\"app.example.net\"]\nstorage = \"{}\"\n",
         valid()?,
-        dir.path().join("acme").display()
+        storage.display()
     );
     let path = write_config(dir.path(), &text)?;
     let out = gateway(&["--config", &path.to_string_lossy()])?;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
     assert!(
-        stderr.contains("app.example.net") && stderr.contains("terminate_tls"),
+        stderr.contains("[acme]") && stderr.contains(&storage.display().to_string()),
         "stderr: {stderr}"
     );
     Ok(())

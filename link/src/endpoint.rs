@@ -66,6 +66,20 @@ pub fn server_config(
     Ok(config)
 }
 
+/// The gateway's QUIC server configuration like [`server_config`], but with
+/// the certificate picked per handshake by `resolver`: a resolver that swaps
+/// in a renewed certificate serves it to the next handshake at once.
+pub fn server_config_with_resolver(
+    resolver: Arc<dyn rustls::server::ResolvesServerCert>,
+    settings: &LinkSettings,
+) -> Result<ServerConfig, EndpointError> {
+    let tls = tls::server_tls_with_resolver(resolver)?;
+    let quic = QuicServerConfig::try_from(tls)?;
+    let mut config = ServerConfig::with_crypto(Arc::new(quic));
+    config.transport_config(settings.transport(Side::Gateway));
+    Ok(config)
+}
+
 /// The gateway's endpoint, listening on `bind` (UDP).
 pub fn server_endpoint(
     bind: SocketAddr,

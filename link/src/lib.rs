@@ -34,7 +34,10 @@ pub use accept::{AcceptError, accept_connection, accept_session};
 pub use auth::{FailureLimiter, LimiterSettings, tokens_equal};
 pub use connect::{ConnectError, connect_session};
 pub use control::{ControlError, ControlMessage, Hello};
-pub use endpoint::{EndpointError, client_config, client_endpoint, server_config, server_endpoint};
+pub use endpoint::{
+    EndpointError, client_config, client_endpoint, server_config, server_config_with_resolver,
+    server_endpoint,
+};
 pub use header::{HeaderError, MAX_HEADER_LEN, StreamHeader};
 pub use refuse::RefuseReason;
 pub use session::Session;

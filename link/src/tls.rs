@@ -68,6 +68,19 @@ pub(crate) fn server_tls(
     Ok(config)
 }
 
+/// The gateway's TLS configuration with certificates chosen per handshake
+/// by `resolver` (a renewed certificate serves the next handshake).
+pub(crate) fn server_tls_with_resolver(
+    resolver: Arc<dyn rustls::server::ResolvesServerCert>,
+) -> Result<rustls::ServerConfig, EndpointError> {
+    let mut config = rustls::ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .with_no_client_auth()
+        .with_cert_resolver(resolver);
+    config.alpn_protocols = vec![ALPN.to_vec()];
+    Ok(config)
+}
+
 /// The tunnel client's TLS configuration.
 pub(crate) fn client_tls(trust: &Trust) -> Result<rustls::ClientConfig, EndpointError> {
     let mut roots = RootCertStore::empty();

@@ -23,6 +23,7 @@ pub mod haproxy;
 pub mod net;
 pub mod netns;
 pub mod nginx;
+pub mod pebble;
 pub mod process;
 pub mod prosody;
 pub mod sshd;

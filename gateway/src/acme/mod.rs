@@ -178,6 +178,20 @@ impl AcmeManager {
             .map(|c| c.info.clone())
     }
 
+    /// The certificates currently served, by name.
+    pub fn certificates(&self) -> Vec<CertInfo> {
+        let mut all: Vec<CertInfo> = self
+            .inner
+            .current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .map(|c| c.info.clone())
+            .collect();
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        all
+    }
+
     /// What the manager did since it started.
     pub fn counters(&self) -> AcmeCounters {
         let c = &self.inner.counters;

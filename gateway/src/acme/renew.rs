@@ -127,11 +127,12 @@ async fn renew_one(inner: &Inner, state: &mut RunState, name: &str) -> Result<()
                 reason,
             }
         })?;
-    tracing::info!(name, serial = cert.info.serial, "certificate obtained");
     // Stored first, so a restart never serves an older certificate than this
     // run did; an unwritable store still lets the new certificate serve.
     let saved = inner.storage.save_cert(name, bundle.as_bytes());
     inner.resolver.install(name, cert.key.clone());
+    // Logged once stored and served: the next handshake gets it.
+    tracing::info!(name, serial = cert.info.serial, "certificate obtained");
     inner
         .counters
         .certificates_issued

@@ -10,9 +10,11 @@ use std::time::Duration;
 use portico_config::model::{LinkCert, TunnelsListen};
 use portico_link::{
     AcceptError, EndpointError, FailureLimiter, LimiterSettings, LinkSettings, accept_connection,
-    accept_session, codes, load_cert_chain, load_private_key, server_config, server_endpoint,
+    accept_session, codes, load_cert_chain, load_private_key, server_config,
+    server_config_with_resolver, server_endpoint,
 };
 use quinn::{Endpoint, Incoming};
+use rustls::server::ResolvesServerCert;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -32,8 +34,8 @@ pub const CLOSE_WAIT: Duration = Duration::from_secs(2);
 /// Why the tunnel endpoint cannot start.
 #[derive(Debug, thiserror::Error)]
 pub enum TunnelStartError {
-    /// `cert = "acme"` needs the ACME client, which is not part of this build.
-    #[error("[tunnels] cert = \"acme\" is not supported yet: set cert and key to PEM files")]
+    /// `acme = true` but the gateway runs no ACME manager.
+    #[error("[tunnels] acme = true needs the [acme] section's certificates")]
     AcmeCert,
     /// The certificate, key or UDP socket could not be set up.
     #[error("[tunnels]: {0}")]
@@ -53,17 +55,29 @@ pub struct LinkServer {
 
 impl LinkServer {
     /// Binds the endpoint `config` names and starts accepting sessions into
-    /// `registry`.
+    /// `registry`. With `acme = true` the certificate comes from `acme` (the
+    /// ACME manager's resolver), picked per handshake, so a renewal serves
+    /// the next session at once.
     pub fn start(
         config: &TunnelsListen,
         settings: LinkSettings,
         registry: Arc<TunnelRegistry>,
+        acme: Option<Arc<dyn ResolvesServerCert>>,
     ) -> Result<LinkServer, TunnelStartError> {
-        let (cert, key) = match &config.cert {
-            LinkCert::Acme => return Err(TunnelStartError::AcmeCert),
-            LinkCert::Files { cert, key } => (load_cert_chain(cert)?, load_private_key(key)?),
+        let endpoint = match &config.cert {
+            LinkCert::Acme => {
+                let resolver = acme.ok_or(TunnelStartError::AcmeCert)?;
+                let server = server_config_with_resolver(resolver, &settings)?;
+                Endpoint::server(server, config.bind).map_err(|source| EndpointError::Bind {
+                    addr: config.bind,
+                    source,
+                })?
+            }
+            LinkCert::Files { cert, key } => {
+                let (cert, key) = (load_cert_chain(cert)?, load_private_key(key)?);
+                server_endpoint(config.bind, cert, key, &settings)?
+            }
         };
-        let endpoint = server_endpoint(config.bind, cert, key, &settings)?;
         let local = endpoint
             .local_addr()
             .map_err(|source| EndpointError::Bind {

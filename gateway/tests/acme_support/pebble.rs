@@ -41,6 +41,8 @@ impl Pebble {
             "tlsPort": tls_port,
             "ocspResponderURL": "",
             "externalAccountBindingRequired": false,
+            // 30 days: a `renew_before` of up to 365 days makes it due at once.
+            "certificateValidityPeriod": 30 * 24 * 3600,
         }});
         let config_path = dir.path().join("pebble.json");
         std::fs::write(&config_path, serde_json::to_vec(&config)?)?;
