@@ -25,6 +25,7 @@ pub mod conn;
 pub mod connect;
 pub mod daemon;
 pub mod demo;
+pub mod fd_limit;
 pub mod forward;
 pub mod http01;
 pub mod limits;

@@ -73,6 +73,15 @@ fn check(path: &Path) -> ExitCode {
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    match portico_gateway::fd_limit::raise_to_hard() {
+        Some(limit) if limit.now > limit.before => tracing::debug!(
+            before = limit.before,
+            now = limit.now,
+            "raised the open-file limit to the hard limit"
+        ),
+        Some(_) => {}
+        None => tracing::warn!("could not raise the open-file limit; running with the current one"),
+    }
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
