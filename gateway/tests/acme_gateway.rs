@@ -15,13 +15,11 @@ mod acme_support;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use acme_support::pebble::Pebble;
 use acme_support::tls::client_config;
 use acme_support::{IO_BOUND, free_tcp_port, free_udp_port, wait_for};
 use anyhow::{Context, Result, anyhow, bail};
-use portico_gateway::acme::AcmeSettings;
 use portico_gateway::{Gateway, GatewaySettings};
 use portico_link::{LinkSettings, Trust, client_endpoint};
 use rustls::pki_types::CertificateDer;
@@ -39,23 +37,8 @@ const LONG_WINDOW: &str = "365d";
 const UNCERTIFIED: &str = "nocert.test";
 
 fn settings() -> GatewaySettings {
-    let _ = tracing_subscriber::fmt()
-        .with_test_writer()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "portico_gateway=debug".into()),
-        )
-        .try_init();
     GatewaySettings {
-        acme: AcmeSettings {
-            retry_initial: Duration::from_millis(100),
-            retry_max: Duration::from_millis(400),
-            order_timeout: Duration::from_secs(60),
-            poll_initial: Duration::from_millis(100),
-            check_interval: Duration::from_secs(3600),
-            http_timeout: Duration::from_secs(10),
-            ..AcmeSettings::default()
-        },
+        acme: acme_support::fast_acme_settings(),
         ..GatewaySettings::default()
     }
 }

@@ -26,22 +26,7 @@ const DOMAIN: &str = "gw.test";
 const TEN_YEARS: Duration = Duration::from_secs(10 * 366 * 24 * 3600);
 
 fn settings() -> AcmeSettings {
-    let _ = tracing_subscriber::fmt()
-        .with_test_writer()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "portico_gateway=debug".into()),
-        )
-        .try_init();
-    AcmeSettings {
-        retry_initial: Duration::from_millis(100),
-        retry_max: Duration::from_millis(400),
-        order_timeout: Duration::from_secs(60),
-        poll_initial: Duration::from_millis(100),
-        check_interval: Duration::from_secs(3600),
-        http_timeout: Duration::from_secs(10),
-        ..AcmeSettings::default()
-    }
+    acme_support::fast_acme_settings()
 }
 
 fn acme_config(pebble: &Pebble, storage: &Path, renew_before: Option<Duration>) -> Acme {

@@ -68,3 +68,24 @@ pub async fn wait_for(what: &str, mut done: impl FnMut() -> bool) -> Result<()> 
     }
     Ok(())
 }
+
+/// ACME settings for tests: short retries and polls, and the test log
+/// installed once (`RUST_LOG`, default `portico_gateway=debug`).
+pub fn fast_acme_settings() -> portico_gateway::acme::AcmeSettings {
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "portico_gateway=debug".into()),
+        )
+        .try_init();
+    portico_gateway::acme::AcmeSettings {
+        retry_initial: Duration::from_millis(100),
+        retry_max: Duration::from_millis(400),
+        order_timeout: Duration::from_secs(60),
+        poll_initial: Duration::from_millis(100),
+        check_interval: Duration::from_secs(3600),
+        http_timeout: Duration::from_secs(10),
+        ..portico_gateway::acme::AcmeSettings::default()
+    }
+}
