@@ -5,13 +5,13 @@
 
 use std::io;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::ListenerMetrics;
+use crate::pump::Pump;
 
 /// Buffer size of each direction's copy. The buffer exists only while bytes
 /// flow: it is allocated when the source becomes readable and freed before
@@ -42,89 +42,6 @@ pub struct Totals {
     pub end: End,
 }
 
-/// Milliseconds since `base` of the last byte moved in either direction.
-#[derive(Debug)]
-struct Activity {
-    base: Instant,
-    last_ms: AtomicU64,
-}
-
-impl Activity {
-    fn touch(&self) {
-        let ms = u64::try_from(self.base.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.last_ms.store(ms, Ordering::Relaxed);
-    }
-
-    fn last(&self) -> Instant {
-        self.base + Duration::from_millis(self.last_ms.load(Ordering::Relaxed))
-    }
-}
-
-/// Which way bytes run, for the byte counters.
-#[derive(Debug, Clone, Copy)]
-enum Direction {
-    ToBackend,
-    ToClient,
-}
-
-/// Where one direction reports the bytes it delivered.
-#[derive(Debug)]
-pub(crate) struct Flow<'a> {
-    direction: Direction,
-    metrics: &'a ListenerMetrics,
-    activity: &'a Activity,
-    total: &'a AtomicU64,
-}
-
-impl Flow<'_> {
-    /// Records `n` bytes written to the destination.
-    pub(crate) fn moved(&self, n: usize) {
-        self.activity.touch();
-        let n = n as u64;
-        self.total.fetch_add(n, Ordering::Relaxed);
-        match self.direction {
-            Direction::ToBackend => self.metrics.add_to_backend(n),
-            Direction::ToClient => self.metrics.add_to_client(n),
-        }
-    }
-}
-
-/// Counters for a [`Flow`] outside [`forward`], for unit tests.
-#[cfg(test)]
-#[derive(Debug)]
-pub(crate) struct TestCounters {
-    metrics: Arc<ListenerMetrics>,
-    activity: Activity,
-    total: AtomicU64,
-}
-
-#[cfg(test)]
-impl TestCounters {
-    pub(crate) fn new() -> Self {
-        Self {
-            metrics: crate::metrics::Metrics::default().listener("t"),
-            activity: Activity {
-                base: Instant::now(),
-                last_ms: AtomicU64::new(0),
-            },
-            total: AtomicU64::new(0),
-        }
-    }
-
-    pub(crate) fn flow(&self) -> Flow<'_> {
-        Flow {
-            direction: Direction::ToBackend,
-            metrics: &self.metrics,
-            activity: &self.activity,
-            total: &self.total,
-        }
-    }
-
-    pub(crate) fn total(&self) -> u64 {
-        self.total.load(Ordering::Relaxed)
-    }
-}
-
 /// How the bytes of each direction are moved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Path {
@@ -142,78 +59,25 @@ pub(crate) fn half_close(to: &TcpStream) {
     let _ = socket2::SockRef::from(to).shutdown(std::net::Shutdown::Write);
 }
 
-/// Writes all of `bytes` to `to`, waiting for room as needed.
-async fn write_all(to: &TcpStream, mut bytes: &[u8]) -> io::Result<()> {
-    while !bytes.is_empty() {
-        to.writable().await?;
-        match to.try_write(bytes) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => bytes = bytes.get(n..).unwrap_or_default(),
-            Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
-            Err(err) => return Err(err),
-        }
-    }
-    Ok(())
-}
-
-/// Moves `from` to `to` until end of stream, then half-closes `to`.
-///
-/// Each burst starts with a copy through a buffer that exists only while
-/// bytes flow. With [`Path::Splice`], a read that fills the whole buffer
-/// (more is waiting: bulk data) hands the rest of the burst to splice(2);
-/// small messages stay with the copy, which takes fewer system calls.
-async fn one_way(from: &TcpStream, to: &TcpStream, flow: Flow<'_>, path: Path) -> io::Result<()> {
-    let mut splice = path == Path::Splice && cfg!(target_os = "linux");
-    loop {
-        from.readable().await?;
-        let mut buf = Vec::with_capacity(FORWARD_BUFFER);
-        let n = match from.try_read_buf(&mut buf) {
-            Ok(0) => {
-                half_close(to);
-                return Ok(());
-            }
-            Ok(n) => n,
-            Err(err) if err.kind() == io::ErrorKind::WouldBlock => continue,
-            Err(err) => return Err(err),
-        };
-        write_all(to, &buf).await?;
-        flow.moved(n);
-        // Freed before waiting for more input: an idle connection holds none.
-        drop(buf);
-        if !splice || n < FORWARD_BUFFER {
-            continue;
-        }
-        #[cfg(target_os = "linux")]
-        match crate::splice::splice_burst(from, to, &flow).await? {
-            crate::splice::Burst::Drained => {}
-            crate::splice::Burst::Finished => return Ok(()),
-            crate::splice::Burst::Unsupported(err) => {
-                tracing::debug!(error = %err, "splice not available here; copying");
-                splice = false;
-            }
-        }
-    }
-}
-
 /// Forwards between `client` and `backend` after writing `prefix` to the
 /// backend. Ends when both directions are done, on the first error, after
 /// `idle` without a byte (if set), or when `cancel` fires.
 ///
 /// On Linux bulk data goes through splice(2) (see `splice`); small messages,
 /// and everything where the kernel refuses splice, go through a copy.
-pub async fn forward(
+pub fn forward(
     client: TcpStream,
     backend: TcpStream,
     prefix: Vec<u8>,
     idle: Option<Duration>,
     metrics: Arc<ListenerMetrics>,
     cancel: CancellationToken,
-) -> io::Result<Totals> {
-    forward_by(client, backend, prefix, idle, metrics, cancel, Path::Splice).await
+) -> impl Future<Output = io::Result<Totals>> + Send + 'static {
+    forward_by(client, backend, prefix, idle, metrics, cancel, Path::Splice)
 }
 
 /// [`forward`] with the way bytes are moved chosen by the caller.
-pub(crate) async fn forward_by(
+pub(crate) fn forward_by(
     client: TcpStream,
     backend: TcpStream,
     prefix: Vec<u8>,
@@ -221,68 +85,33 @@ pub(crate) async fn forward_by(
     metrics: Arc<ListenerMetrics>,
     cancel: CancellationToken,
     path: Path,
-) -> io::Result<Totals> {
-    let activity = Activity {
-        base: Instant::now(),
-        last_ms: AtomicU64::new(0),
-    };
-    let to_backend = AtomicU64::new(0);
-    let to_client = AtomicU64::new(0);
-    let flow = |direction, total| Flow {
-        direction,
-        metrics: &metrics,
-        activity: &activity,
-        total,
-    };
+) -> impl Future<Output = io::Result<Totals>> + Send + 'static {
+    run(
+        Pump::new(client, backend, prefix, idle, metrics, path),
+        cancel,
+    )
+}
 
-    let work = async {
-        if !prefix.is_empty() {
-            write_all(&backend, &prefix).await?;
-            flow(Direction::ToBackend, &to_backend).moved(prefix.len());
-        }
-        // The sniffed bytes are with the backend now; free them before the long copy.
-        drop(prefix);
-        tokio::try_join!(
-            one_way(
-                &client,
-                &backend,
-                flow(Direction::ToBackend, &to_backend),
-                path
-            ),
-            one_way(
-                &backend,
-                &client,
-                flow(Direction::ToClient, &to_client),
-                path
-            ),
-        )
-        .map(|_| ())
-    };
-    let idle_watch = async {
-        match idle {
-            None => std::future::pending::<()>().await,
-            Some(idle) => loop {
-                let deadline = activity.last() + idle;
-                if Instant::now() >= deadline {
-                    return;
-                }
-                tokio::time::sleep_until(deadline.into()).await;
-            },
-        }
-    };
-    let end = tokio::select! {
-        result = work => {
-            result?;
-            End::Done
-        }
-        () = idle_watch => End::Idle,
-        () = cancel.cancelled() => End::Shutdown,
-    };
-    Ok(Totals {
-        to_backend: to_backend.load(Ordering::Relaxed),
-        to_client: to_client.load(Ordering::Relaxed),
-        end,
-    })
+/// Runs `pump` to its end or until `cancel` fires. (An `async` block using
+/// the captured pump in place: an `async fn` would keep a second copy of
+/// its argument in the task.)
+#[allow(clippy::manual_async_fn)]
+fn run(
+    mut pump: Pump,
+    cancel: CancellationToken,
+) -> impl Future<Output = io::Result<Totals>> + Send + 'static {
+    async move {
+        let end = tokio::select! {
+            end = &mut pump => end?,
+            () = cancel.cancelled() => End::Shutdown,
+        };
+        let (to_backend, to_client) = pump.totals();
+        Ok(Totals {
+            to_backend,
+            to_client,
+            end,
+        })
+    }
 }
 
 #[cfg(test)]

@@ -35,6 +35,7 @@ pub mod peek;
 pub mod plaintext;
 pub mod plan;
 pub mod proxy;
+mod pump;
 pub mod refuse;
 pub mod replay;
 pub mod routes;

@@ -223,7 +223,9 @@ where
         return;
     }
     let drain = async {
-        let mut scratch = [0u8; 4096];
+        // On the heap: an array here would make every connection's task
+        // state 4 KiB larger, refused or not.
+        let mut scratch = vec![0u8; 4096];
         let mut total = 0usize;
         while total < DRAIN_MAX {
             match stream.read(&mut scratch).await {

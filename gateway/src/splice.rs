@@ -1,6 +1,6 @@
 //! Zero-copy forwarding of a burst between two TCP sockets on Linux:
-//! splice(2) socket → pipe → socket, driven by tokio readiness, so the bytes
-//! never enter user space.
+//! splice(2) socket → pipe → socket, so the bytes never enter user space.
+//! [`crate::pump`] drives the two steps from tokio readiness.
 //!
 //! The pipe exists only for the burst: it is opened when a burst starts and
 //! closed as soon as the source has nothing more, so a connection between
@@ -14,8 +14,6 @@ use rustix::pipe::{PipeFlags, SpliceFlags, fcntl_setpipe_size, pipe_with, splice
 use tokio::io::Interest;
 use tokio::net::TcpStream;
 
-use crate::forward::{Flow, half_close};
-
 /// Capacity asked of each pipe (`F_SETPIPE_SZ`), which is also the most one
 /// splice(2) moves at a time. Chosen by measurement (one loopback bulk
 /// stream, gateway CPU per GiB moved): 64 KiB (the kernel default) costs
@@ -24,96 +22,49 @@ use crate::forward::{Flow, half_close};
 /// (the per-user pipe quota), the pipe keeps its default size.
 pub(crate) const PIPE_SIZE: usize = 256 * 1024;
 
-/// How a burst ended.
+/// A pipe for one burst, always emptied before its source is read again.
 #[derive(Debug)]
-pub(crate) enum Burst {
-    /// The source has nothing more for now; every byte was delivered.
-    Drained,
-    /// End of stream: every byte was delivered and `to` half-closed.
-    Finished,
-    /// splice(2) or a pipe is not available here and no byte is held in a
-    /// pipe: the caller copies instead.
-    Unsupported(io::Error),
-}
-
-/// A pipe for one burst.
-#[derive(Debug)]
-struct Pipe {
+pub(crate) struct Pipe {
     read: OwnedFd,
     write: OwnedFd,
 }
 
 impl Pipe {
-    fn open() -> io::Result<Self> {
+    /// A non-blocking pipe of [`PIPE_SIZE`] (or the kernel's default size).
+    pub(crate) fn open() -> io::Result<Self> {
         let (read, write) = pipe_with(PipeFlags::NONBLOCK | PipeFlags::CLOEXEC)?;
         // A smaller pipe still works, only with more system calls.
         let _ = fcntl_setpipe_size(&write, PIPE_SIZE);
         Ok(Self { read, write })
+    }
+
+    /// Splices what `from` has (at most [`PIPE_SIZE`]) into the empty pipe.
+    /// `Ok(0)` is end of stream; `WouldBlock` means the socket has nothing
+    /// (the pipe being empty, it cannot mean the pipe is full) and clears
+    /// its read readiness.
+    pub(crate) fn fill(&self, from: &TcpStream) -> io::Result<usize> {
+        from.try_io(Interest::READABLE, || {
+            Ok(splice(from, None, &self.write, None, PIPE_SIZE, FLAGS)?)
+        })
+    }
+
+    /// Splices up to `held` bytes from the pipe into `to`. `WouldBlock`
+    /// means the socket has no room, and clears its write readiness.
+    pub(crate) fn drain(&self, to: &TcpStream, held: usize) -> io::Result<usize> {
+        to.try_io(Interest::WRITABLE, || {
+            Ok(splice(&self.read, None, to, None, held, FLAGS)?)
+        })
     }
 }
 
 const FLAGS: SpliceFlags = SpliceFlags::MOVE.union(SpliceFlags::NONBLOCK);
 
 /// Whether `err` says splice(2) cannot work on these descriptors at all.
-fn unsupported(err: &io::Error) -> bool {
+pub(crate) fn unsupported(err: &io::Error) -> bool {
     matches!(
         rustix::io::Errno::from_io_error(err),
         Some(rustix::io::Errno::INVAL | rustix::io::Errno::NOSYS | rustix::io::Errno::OPNOTSUPP)
     )
-}
-
-/// Moves bytes from `from` to `to` until `from` has nothing more for now or
-/// ends. Each round splices what `from` has (at most [`PIPE_SIZE`]) into the
-/// pipe, then splices the pipe empty into `to`, waiting for room as needed.
-/// The pipe is empty whenever `from` is read, so `EAGAIN` from the first
-/// splice always means the socket has nothing, and from the second that the
-/// socket has no room.
-///
-/// Errors of either socket end the burst. There is no timeout here: the
-/// caller's idle watch covers a peer that does not read.
-pub(crate) async fn splice_burst(
-    from: &TcpStream,
-    to: &TcpStream,
-    flow: &Flow<'_>,
-) -> io::Result<Burst> {
-    // No pipe (out of descriptors, or the pipe quota): nothing is in
-    // flight, so the caller can copy instead.
-    let pipe = match Pipe::open() {
-        Ok(pipe) => pipe,
-        Err(err) => return Ok(Burst::Unsupported(err)),
-    };
-    let mut first = true;
-    loop {
-        let filled = from.try_io(Interest::READABLE, || {
-            Ok(splice(from, None, &pipe.write, None, PIPE_SIZE, FLAGS)?)
-        });
-        let mut held = match filled {
-            Ok(0) => {
-                half_close(to);
-                return Ok(Burst::Finished);
-            }
-            Ok(n) => n,
-            Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Ok(Burst::Drained),
-            Err(err) if first && unsupported(&err) => return Ok(Burst::Unsupported(err)),
-            Err(err) => return Err(err),
-        };
-        first = false;
-        while held > 0 {
-            to.writable().await?;
-            let drained = to.try_io(Interest::WRITABLE, || {
-                Ok(splice(&pipe.read, None, to, None, held, FLAGS)?)
-            });
-            match drained {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => {
-                    held = held.saturating_sub(n);
-                    flow.moved(n);
-                }
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
-                Err(err) => return Err(err),
-            }
-        }
-    }
 }
 
 #[cfg(test)]
@@ -124,8 +75,9 @@ mod tests {
 
     use std::time::Duration;
 
-    use crate::forward::{End, Path, TestCounters, Totals, forward_by};
+    use crate::forward::{End, Path, Totals, forward_by};
     use crate::metrics::Metrics;
+    use crate::pump::Pump;
 
     use super::*;
 
@@ -322,38 +274,41 @@ mod tests {
     #[tokio::test]
     async fn a_burst_is_delivered_then_the_pipe_is_given_back_and_eof_passed_on() {
         const LEN: usize = 1024 * 1024;
-        let (mut sender, from) = pair().await;
-        let (to, mut receiver) = pair().await;
+        let (mut client, client_side) = pair().await;
+        let (backend_side, mut backend) = pair().await;
         let data = pattern(3, LEN);
         let expected = checksum(&data);
+        let mut pump = Pump::new(
+            client_side,
+            backend_side,
+            Vec::new(),
+            None,
+            Metrics::default().listener("t"),
+            Path::Splice,
+        );
         let writer = tokio::spawn(async move {
-            sender.write_all(&data).await.expect("send");
-            sender
+            client.write_all(&data).await.expect("send");
+            client
         });
-        let reader = tokio::spawn(async move {
-            let mut got = vec![0u8; LEN];
-            receiver.read_exact(&mut got).await.expect("receive");
-            (receiver, got)
-        });
-        let counters = TestCounters::new();
-        let flow = counters.flow();
-        // Bursts until every byte went through; each ends with the source
-        // having nothing more, and takes its pipe with it.
-        while counters.total() < LEN as u64 {
-            from.readable().await.expect("readable");
-            let burst = splice_burst(&from, &to, &flow).await.expect("burst");
-            assert!(matches!(burst, Burst::Drained), "{burst:?}");
+        let mut got = vec![0u8; LEN];
+        tokio::select! {
+            ended = &mut pump => panic!("the pump ended early: {ended:?}"),
+            read = backend.read_exact(&mut got) => { read.expect("receive"); }
         }
-        let (mut receiver, got) = reader.await.expect("reader");
         assert_eq!(checksum(&got), expected, "bytes intact");
-        assert_eq!(counters.total(), LEN as u64);
+        assert_eq!(pump.totals(), (LEN as u64, 0));
+        // Polled again with nothing more to read, the pump gives its pipe
+        // back (the connection is open, so it does not end).
+        let settled = tokio::time::timeout(Duration::from_millis(50), &mut pump).await;
+        assert!(settled.is_err(), "still forwarding: {settled:?}");
+        assert!(!pump.holds_pipe(), "an idle connection holds no pipe");
         // End of stream is passed on as a half-close.
         drop(writer.await.expect("writer"));
-        from.readable().await.expect("readable at EOF");
-        let end = splice_burst(&from, &to, &flow).await.expect("EOF burst");
-        assert!(matches!(end, Burst::Finished), "{end:?}");
         let mut rest = Vec::new();
-        assert_eq!(receiver.read_to_end(&mut rest).await.expect("EOF"), 0);
+        tokio::select! {
+            ended = &mut pump => panic!("the pump ended early: {ended:?}"),
+            read = backend.read_to_end(&mut rest) => assert_eq!(read.expect("EOF"), 0),
+        }
     }
 
     #[test]
