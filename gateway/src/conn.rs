@@ -56,6 +56,10 @@ pub struct ListenerContext {
     pub name: String,
     /// The listener's settings; a reload may replace them.
     pub settings: ArcSwap<Listener>,
+    /// The address the listening socket is bound to (its real port when the
+    /// configuration said 0). Where its IP is specific, every connection's
+    /// local address is this one, and no system call is needed to learn it.
+    pub bound: SocketAddr,
     /// Its counters.
     pub metrics: Arc<ListenerMetrics>,
 }
@@ -121,12 +125,11 @@ pub fn over_limit(
 /// failure and returns `None`.
 async fn sniff(
     stream: &mut TcpStream,
-    peer: SocketAddr,
+    (peer, local): (SocketAddr, SocketAddr),
     settings: &Listener,
     listener: &ListenerContext,
     shared: &Shared,
 ) -> Option<Peeked> {
-    let local = stream.local_addr().map(normalise).unwrap_or(settings.bind);
     let peek_settings = PeekSettings {
         protocols: settings.protocols,
         limits: shared.sniff_limits,
@@ -260,8 +263,15 @@ async fn prepare(
     shared: &Shared,
 ) -> Option<Forwarding> {
     let settings = listener.settings.load_full();
+    // Linux sockets inherit TCP_NODELAY from their listener (set there).
+    #[cfg(not(target_os = "linux"))]
     let _ = stream.set_nodelay(true);
-    let peeked = sniff(&mut stream, peer, &settings, listener, shared).await?;
+    let local = if listener.bound.ip().is_unspecified() {
+        stream.local_addr().map(normalise).unwrap_or(settings.bind)
+    } else {
+        listener.bound
+    };
+    let peeked = sniff(&mut stream, (peer, local), &settings, listener, shared).await?;
     if !admission.has_ip()
         && let Err(exceeded) = shared.limits.admit_ip(admission, peeked.client.ip())
     {
@@ -329,12 +339,8 @@ async fn prepare(
         }
     };
 
-    let local_port = stream
-        .local_addr()
-        .map(|a| a.port())
-        .unwrap_or(settings.bind.port());
     let connected = tokio::select! {
-        connected = connect(&backend, local_port, settings.connect_timeout) => connected,
+        connected = connect(&backend, local.port(), settings.connect_timeout) => connected,
         () = shared.hard_stop.cancelled() => return None,
     };
     let backend_stream = match connected {

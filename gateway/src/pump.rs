@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
+use tokio::io::Interest;
 use tokio::net::TcpStream;
 use tokio::time::Sleep;
 
@@ -216,7 +217,7 @@ impl Way {
                     // Allocated only now that bytes are there, freed as soon
                     // as they are delivered: an idle connection holds none.
                     let mut buf = Vec::with_capacity(FORWARD_BUFFER);
-                    match from.try_read_buf(&mut buf) {
+                    match read_draining(from, &mut buf) {
                         Ok(0) => {
                             half_close(to);
                             self.state = State::Done;
@@ -300,5 +301,103 @@ impl Way {
         }
         let _ = bulk;
         State::Read
+    }
+}
+
+/// Reads what `from` has into `buf` (at most its spare capacity). A read
+/// that does not fill `buf` found the socket drained, so the socket's read
+/// readiness is cleared with it: the next read then waits for the kernel's
+/// next event instead of costing a system call that fails with `EAGAIN`.
+///
+/// Race-free by tokio's design: readiness is only cleared if no event
+/// arrived since this read began, and end of stream (`EPOLLRDHUP`) is never
+/// cleared, so a FIN queued behind the bytes is still seen.
+fn read_draining(from: &TcpStream, buf: &mut Vec<u8>) -> io::Result<usize> {
+    let room = buf.capacity().saturating_sub(buf.len());
+    let mut got = None;
+    let read = from.try_io(Interest::READABLE, || {
+        let n = from.try_read_buf(&mut *buf)?;
+        got = Some(n);
+        if n > 0 && n < room {
+            Err(io::ErrorKind::WouldBlock.into())
+        } else {
+            Ok(n)
+        }
+    });
+    match (read, got) {
+        (Err(err), Some(n)) if err.kind() == io::ErrorKind::WouldBlock => Ok(n),
+        (read, _) => read,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    use super::*;
+    use crate::metrics::Metrics;
+
+    /// A connected pair of TCP streams on loopback.
+    async fn pair() -> (TcpStream, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (a, b) = tokio::join!(TcpStream::connect(addr), listener.accept());
+        (a.expect("connect"), b.expect("accept").0)
+    }
+
+    /// Bytes immediately followed by end of stream, both ways, over many
+    /// connections: a short read clears the read readiness, and the FIN
+    /// queued behind the bytes must still be seen every time.
+    async fn fin_right_behind_the_bytes(path: Path) {
+        for round in 0..100usize {
+            let (mut client, client_side) = pair().await;
+            let (backend_side, mut backend) = pair().await;
+            let metrics = Metrics::default().listener("t");
+            let pump = Pump::new(
+                client_side,
+                backend_side,
+                b"P".to_vec(),
+                None,
+                metrics,
+                path,
+            );
+            let task = tokio::spawn(pump);
+            let request = vec![b'q'; 1 + round * 37];
+            let answer = vec![b'a'; 1 + round * 53];
+            let conversation = async {
+                client.write_all(&request).await.expect("request");
+                client.shutdown().await.expect("client FIN");
+                let mut got = Vec::new();
+                backend.read_to_end(&mut got).await.expect("backend reads");
+                assert_eq!(got.len(), request.len() + 1, "round {round}");
+                backend.write_all(&answer).await.expect("answer");
+                backend.shutdown().await.expect("backend FIN");
+                let mut back = Vec::new();
+                client.read_to_end(&mut back).await.expect("client reads");
+                assert_eq!(back, answer, "round {round}");
+            };
+            tokio::time::timeout(Duration::from_secs(10), conversation)
+                .await
+                .expect("no end of stream may be lost");
+            let end = tokio::time::timeout(Duration::from_secs(10), task)
+                .await
+                .expect("the pump ends once both ways ended")
+                .expect("join")
+                .expect("no error");
+            assert_eq!(end, End::Done);
+        }
+    }
+
+    #[tokio::test]
+    async fn fin_behind_bytes_is_seen_with_splice() {
+        fin_right_behind_the_bytes(Path::Splice).await;
+    }
+
+    #[tokio::test]
+    async fn fin_behind_bytes_is_seen_with_copy() {
+        fin_right_behind_the_bytes(Path::Copy).await;
     }
 }

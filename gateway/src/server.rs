@@ -211,11 +211,18 @@ impl Gateway {
         let local = socket
             .local_addr()
             .map_err(|source| StartError::Bind { addr, source })?;
+        // Every forwarded byte stream wants TCP_NODELAY (Nagle would only
+        // delay the small writes a pipe passes on); accepted sockets inherit
+        // it on Linux, which saves a system call per connection.
+        if let Err(err) = socket2::SockRef::from(&socket).set_tcp_nodelay(true) {
+            tracing::warn!(bind = %addr, error = %err, "cannot set TCP_NODELAY on the listener");
+        }
         let name = addr.to_string();
         let context = Arc::new(ListenerContext {
             metrics: self.shared.metrics.listener(&name),
             name,
             settings: ArcSwap::from_pointee(config),
+            bound: crate::listener::normalise(local),
         });
         let stop = self.accept_stop.child_token();
         let shared = Arc::clone(&self.shared);
