@@ -100,8 +100,9 @@ def skipped_reason(rows, label):
 def proxy_table(rows):
     out = [
         "| contender | bulk 1 stream Gbit/s | bulk 16 streams Gbit/s | new conn/s (errors) "
+        "| CPU per conn µs, user + system "
         "| TTFB p50 / p99 µs (errors) | RSS per idle conn, bytes (opened) | PSS per idle conn, bytes |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for label in PROXIES:
         if label not in rows:
@@ -110,6 +111,7 @@ def proxy_table(rows):
         lat = measurement(rows, label, "latency")
         idle = measurement(rows, label, "idle")
         conn = "—" if c is None or c.get("failed") else "%s (%s)" % (fmt(c["conn_per_sec"]), errors(c))
+        cpu = cpu_cell(c)
         if lat is None or lat.get("failed"):
             ttfb = "—"
         else:
@@ -126,10 +128,18 @@ def proxy_table(rows):
             rss = "%s (%d)" % (fmt(idle["rss_per_conn_bytes"]), idle["opened"])
             pss = fmt(idle.get("pss_per_conn_bytes"))
         out.append(
-            "| %s | %s | %s | %s | %s | %s | %s |"
-            % (label, fmt(value(rows, label, "bulk1")), fmt(value(rows, label, "bulk16")), conn, ttfb, rss, pss)
+            "| %s | %s | %s | %s | %s | %s | %s | %s |"
+            % (label, fmt(value(rows, label, "bulk1")), fmt(value(rows, label, "bulk16")), conn, cpu, ttfb, rss, pss)
         )
     return out
+
+
+def cpu_cell(c):
+    """The contender's CPU time per connection of the kept connrate run."""
+    if c is None or c.get("failed") or not c.get("cpu_per_conn"):
+        return "n/a"
+    u, s = c["cpu_per_conn"]["user_us"], c["cpu_per_conn"]["system_us"]
+    return "%s + %s = %s" % (fmt(u, 1), fmt(s, 1), fmt(u + s, 1))
 
 
 def ratio_table(rows):

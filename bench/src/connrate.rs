@@ -8,6 +8,7 @@ use clap::Args;
 use serde::Serialize;
 use tokio::task::JoinSet;
 
+use crate::cpu::{CpuPerConn, per_conn, tree_cpu};
 use crate::exchange::{Failures, round_trip};
 use crate::{TargetArgs, flight, seconds};
 
@@ -30,6 +31,11 @@ pub struct ConnrateArgs {
     /// Length of the measurement in seconds.
     #[arg(long, default_value_t = 3.0)]
     duration: f64,
+    /// A process of the contender; its descendants are counted too. Repeat
+    /// for several. With any, the contender's CPU time per connection is
+    /// reported.
+    #[arg(long)]
+    pid: Vec<u32>,
 }
 
 /// The JSON line of `connrate`.
@@ -51,6 +57,8 @@ pub struct ConnrateResult {
     seconds: f64,
     /// `ok / seconds`.
     conn_per_sec: f64,
+    /// The contender's CPU time per successful round trip (with `--pid`).
+    cpu_per_conn: Option<CpuPerConn>,
 }
 
 /// Runs the measurement.
@@ -60,6 +68,7 @@ pub async fn run(args: ConnrateArgs) -> anyhow::Result<ConnrateResult> {
     }
     let duration = seconds(args.duration)?;
     let flight: Arc<[u8]> = flight::load(&args.target.first_flight)?.into();
+    let cpu_before = (!args.pid.is_empty()).then(|| tree_cpu(&args.pid));
     let start = Instant::now();
     let deadline = start + duration;
     let mut tasks = JoinSet::new();
@@ -90,6 +99,7 @@ pub async fn run(args: ConnrateArgs) -> anyhow::Result<ConnrateResult> {
         failures.merge(worker_failures);
     }
     let seconds = start.elapsed().as_secs_f64();
+    let cpu_per_conn = cpu_before.and_then(|before| per_conn(before, tree_cpu(&args.pid), ok));
     Ok(ConnrateResult {
         test: "connrate",
         label: args.target.label,
@@ -99,5 +109,6 @@ pub async fn run(args: ConnrateArgs) -> anyhow::Result<ConnrateResult> {
         failures,
         seconds,
         conn_per_sec: ok as f64 / seconds,
+        cpu_per_conn,
     })
 }

@@ -16,6 +16,7 @@
 
 mod bulk;
 mod connrate;
+mod cpu;
 mod exchange;
 mod fdlimit;
 mod flight;

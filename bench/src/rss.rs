@@ -37,7 +37,7 @@ pub fn tree_memory(roots: &[u32]) -> TreeMemory {
 }
 
 /// Parent of every process under `proc`.
-fn parents(proc: &Path) -> HashMap<u32, u32> {
+pub(crate) fn parents(proc: &Path) -> HashMap<u32, u32> {
     let mut map = HashMap::new();
     let Ok(entries) = std::fs::read_dir(proc) else {
         return map;
@@ -65,7 +65,7 @@ fn parent_from_stat(stat: &str) -> Option<u32> {
 }
 
 /// `roots` and every process whose chain of parents reaches one of them.
-fn descendants(roots: &[u32], parents: &HashMap<u32, u32>) -> HashSet<u32> {
+pub(crate) fn descendants(roots: &[u32], parents: &HashMap<u32, u32>) -> HashSet<u32> {
     let mut children: HashMap<u32, Vec<u32>> = HashMap::new();
     for (&pid, &ppid) in parents {
         children.entry(ppid).or_default().push(pid);
