@@ -260,6 +260,14 @@ pub(crate) fn limits(rep: &mut Reporter<'_>, item: Option<&S<RawLimits>>) -> Opt
         L::DEFAULT_XMPP_HEAD_MAX,
         heads,
     );
+    let refusal_log_rate = fields::bounded(
+        rep,
+        raw.refusal_log_rate.as_ref(),
+        "refusal_log_rate",
+        L::DEFAULT_REFUSAL_LOG_RATE as usize,
+        0..=L::REFUSAL_LOG_RATE_CAP as usize,
+    )
+    .and_then(|n| u32::try_from(n).ok());
     Some(GatewayLimits {
         max_connections: max_connections?,
         max_connections_per_ip: max_connections_per_ip?,
@@ -267,5 +275,6 @@ pub(crate) fn limits(rep: &mut Reporter<'_>, item: Option<&S<RawLimits>>) -> Opt
         tls_hello_max: tls_hello_max?,
         http_head_max: http_head_max?,
         xmpp_head_max: xmpp_head_max?,
+        refusal_log_rate: refusal_log_rate?,
     })
 }

@@ -200,6 +200,10 @@ pub struct GatewayLimits {
     pub http_head_max: usize,
     /// XMPP stream-header cap in bytes (`xmpp_head_max`, default 4 KiB, same bounds).
     pub xmpp_head_max: usize,
+    /// Refusal log lines per second at most (`refusal_log_rate`, default
+    /// 100, 0..=[`GatewayLimits::REFUSAL_LOG_RATE_CAP`]); refusals beyond it
+    /// are still counted in the metrics and summed up in one line.
+    pub refusal_log_rate: u32,
 }
 
 /// A validated tunnel-client configuration.
@@ -301,6 +305,10 @@ impl GatewayLimits {
     pub const HEAD_MAX_MIN: usize = 512;
     /// Largest byte cap accepted for `*_max` settings (1 MiB).
     pub const HEAD_MAX_CAP: usize = 1024 * 1024;
+    /// Default `refusal_log_rate`.
+    pub const DEFAULT_REFUSAL_LOG_RATE: u32 = 100;
+    /// Largest `refusal_log_rate` accepted.
+    pub const REFUSAL_LOG_RATE_CAP: u32 = 1_000_000;
 
     /// The detection caps these limits set, other sniff limits at their defaults.
     pub fn sniff_limits(&self) -> portico_sniff::Limits {
@@ -322,6 +330,7 @@ impl Default for GatewayLimits {
             tls_hello_max: Self::DEFAULT_TLS_HELLO_MAX,
             http_head_max: Self::DEFAULT_HTTP_HEAD_MAX,
             xmpp_head_max: Self::DEFAULT_XMPP_HEAD_MAX,
+            refusal_log_rate: Self::DEFAULT_REFUSAL_LOG_RATE,
         }
     }
 }

@@ -119,6 +119,7 @@ pub(crate) struct RawLimits {
     pub(crate) tls_hello_max: Option<S<i64>>,
     pub(crate) http_head_max: Option<S<i64>>,
     pub(crate) xmpp_head_max: Option<S<i64>>,
+    pub(crate) refusal_log_rate: Option<S<i64>>,
 }
 
 /// A tunnel-client configuration file.

@@ -21,6 +21,7 @@ use crate::connect::connect;
 use crate::forward::forward;
 use crate::limits::{Admission, ConnectionLimits, LimitExceeded};
 use crate::listener::normalise;
+use crate::log_limit::{LogLimit, Verdict};
 use crate::metrics::{ActiveGuard, ListenerMetrics, Metrics, Outcome, protocol_label};
 use crate::peek::{PeekError, PeekSettings, Peeked, peek};
 use crate::plan::{Plan, State, classify, plan};
@@ -47,6 +48,26 @@ pub struct Shared {
     pub tunnels: Arc<TunnelRegistry>,
     /// The ACME manager and its TLS acceptor, when `[acme]` is configured.
     pub acme: Option<AcmeSide>,
+    /// The cap on refusal log lines (`[limits] refusal_log_rate`).
+    pub refusal_log: LogLimit,
+}
+
+impl Shared {
+    /// Whether a refusal may be logged now; logs how many were left out
+    /// before it, if any.
+    pub(crate) fn may_log_refusal(&self) -> bool {
+        match self.refusal_log.check() {
+            Verdict::Log { left_out: 0 } => true,
+            Verdict::Log { left_out } => {
+                tracing::info!(
+                    left_out,
+                    "refusals not logged (over [limits] refusal_log_rate; all are counted in the metrics)"
+                );
+                true
+            }
+            Verdict::LeaveOut => false,
+        }
+    }
 }
 
 /// One listener as its connections see it.
@@ -87,15 +108,17 @@ pub(crate) async fn refuse(
     shared: &Shared,
 ) {
     let name = refusal.host.map(Hostname::as_str).unwrap_or("-");
-    tracing::info!(
-        client = %refusal.client,
-        listener = %listener.name,
-        protocol = protocol_label(refusal.protocol),
-        name,
-        reason = refusal.reason.as_str(),
-        detail = refusal.detail,
-        "refused"
-    );
+    if shared.may_log_refusal() {
+        tracing::info!(
+            client = %refusal.client,
+            listener = %listener.name,
+            protocol = protocol_label(refusal.protocol),
+            name,
+            reason = refusal.reason.as_str(),
+            detail = refusal.detail,
+            "refused"
+        );
+    }
     shared
         .metrics
         .count_refusal(&listener.name, refusal.protocol, refusal.reason.as_str());
@@ -116,7 +139,9 @@ pub fn over_limit(
     shared: &Shared,
 ) {
     let reason = exceeded.as_str();
-    tracing::info!(client = %client, listener = %listener.name, protocol = "unknown", name = "-", reason, "refused");
+    if shared.may_log_refusal() {
+        tracing::info!(client = %client, listener = %listener.name, protocol = "unknown", name = "-", reason, "refused");
+    }
     shared.metrics.count_refusal(&listener.name, None, reason);
     listener.metrics.count_connection(None, Outcome::Limited);
 }

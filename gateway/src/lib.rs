@@ -30,6 +30,7 @@ pub mod forward;
 pub mod http01;
 pub mod limits;
 pub mod listener;
+pub mod log_limit;
 pub mod metrics;
 pub mod peek;
 pub mod plaintext;

@@ -24,6 +24,7 @@ use crate::acme_side::AcmeSide;
 pub use crate::acme_side::GatewaySettings;
 use crate::conn::{ListenerContext, Shared, handle, over_limit};
 use crate::limits::ConnectionLimits;
+use crate::log_limit::LogLimit;
 use crate::metrics::Metrics;
 use crate::plan::State;
 use crate::routes::{RouteError, RouteTable};
@@ -124,6 +125,7 @@ impl Gateway {
             hard_stop: CancellationToken::new(),
             tunnels: Arc::clone(&tunnels),
             acme: acme.clone(),
+            refusal_log: LogLimit::new(config.limits.refusal_log_rate),
         });
         let admin_listener = match &config.admin {
             Some(admin) => {

@@ -134,7 +134,9 @@ pub(crate) async fn serve_terminated(
         .unwrap_or("-")
         .to_owned();
     let refused = |reason: &'static str, detail: &str| {
-        tracing::info!(client = %client, listener = %listener.name, protocol = "tls", name, reason, detail, "refused");
+        if shared.may_log_refusal() {
+            tracing::info!(client = %client, listener = %listener.name, protocol = "tls", name, reason, detail, "refused");
+        }
         shared
             .metrics
             .count_refusal(&listener.name, Some(Protocol::Tls), reason);
