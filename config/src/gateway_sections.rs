@@ -137,6 +137,12 @@ pub(crate) fn acme(rep: &mut Reporter<'_>, item: &S<RawAcme>, base: &Path) -> Op
         None => Some(None),
         Some(v) => fields::duration(rep, v, "renew_before", false).map(Some),
     };
+    let tls_handshake_timeout = fields::duration_or(
+        rep,
+        raw.tls_handshake_timeout.as_ref(),
+        "tls_handshake_timeout",
+        Acme::DEFAULT_TLS_HANDSHAKE_TIMEOUT,
+    );
     Some(Acme {
         directory: directory?,
         contact: contact?,
@@ -144,6 +150,7 @@ pub(crate) fn acme(rep: &mut Reporter<'_>, item: &S<RawAcme>, base: &Path) -> Op
         storage: storage?,
         directory_ca: directory_ca?,
         renew_before: renew_before?,
+        tls_handshake_timeout: tls_handshake_timeout?,
     })
 }
 

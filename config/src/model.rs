@@ -140,6 +140,14 @@ pub struct Acme {
     pub directory_ca: Option<PathBuf>,
     /// Renew this long before expiry; `None`: when a third of the lifetime is left.
     pub renew_before: Option<Duration>,
+    /// Bound on the TLS handshake of a `terminate_tls` route
+    /// (`tls_handshake_timeout`, default [`Acme::DEFAULT_TLS_HANDSHAKE_TIMEOUT`]).
+    pub tls_handshake_timeout: Duration,
+}
+
+impl Acme {
+    /// Default `tls_handshake_timeout`.
+    pub const DEFAULT_TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 }
 
 /// `[tunnels]`: where tunnel clients connect.

@@ -82,6 +82,7 @@ pub(crate) struct RawAcme {
     pub(crate) storage: S<String>,
     pub(crate) directory_ca: Option<S<String>>,
     pub(crate) renew_before: Option<S<String>>,
+    pub(crate) tls_handshake_timeout: Option<S<String>>,
 }
 
 /// `[tunnels]`.

@@ -4,33 +4,21 @@
 //! with [`GatewaySettings`].
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use portico_config::model::Acme;
 use rustls::server::ResolvesServerCert;
 
 use crate::acme::{AcmeManager, AcmeSettings};
 use crate::server::StartError;
-use crate::terminate::{DEFAULT_HANDSHAKE_TIMEOUT, Terminator};
+use crate::terminate::Terminator;
 
 /// Settings of the gateway that are not part of the configuration file.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GatewaySettings {
     /// Timing of the ACME manager. Default [`AcmeSettings::default`].
     pub acme: AcmeSettings,
-    /// Bound on the TLS handshake of a `terminate_tls` route. Default
-    /// [`DEFAULT_HANDSHAKE_TIMEOUT`].
-    pub tls_handshake_timeout: Duration,
 }
 
-impl Default for GatewaySettings {
-    fn default() -> Self {
-        Self {
-            acme: AcmeSettings::default(),
-            tls_handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
-        }
-    }
-}
 
 /// The gateway's own certificates as the connections use them.
 #[derive(Debug, Clone)]
@@ -52,7 +40,7 @@ impl AcmeSide {
             return Ok(None);
         };
         let manager = AcmeManager::start(config, settings.acme.clone())?;
-        let terminator = Terminator::new(&manager.resolver(), settings.tls_handshake_timeout)?;
+        let terminator = Terminator::new(&manager.resolver(), config.tls_handshake_timeout)?;
         Ok(Some(AcmeSide {
             manager,
             terminator,

@@ -25,8 +25,10 @@ use crate::proxy::encode_header;
 use crate::refuse::Reason;
 use crate::replay::Replay;
 
-/// Default bound on the TLS handshake of a terminating route: 10 seconds.
-pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default bound on the TLS handshake of a terminating route
+/// (`[acme] tls_handshake_timeout`): 10 seconds.
+pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration =
+    portico_config::model::Acme::DEFAULT_TLS_HANDSHAKE_TIMEOUT;
 /// Most distinct ALPN lists whose TLS configuration is kept; a further
 /// list gets a configuration built for its handshake alone.
 pub const MAX_CACHED_CONFIGS: usize = 64;

@@ -39,7 +39,6 @@ const UNCERTIFIED: &str = "nocert.test";
 fn settings() -> GatewaySettings {
     GatewaySettings {
         acme: acme_support::fast_acme_settings(),
-        ..GatewaySettings::default()
     }
 }
 

@@ -37,6 +37,7 @@ fn acme_config(pebble: &Pebble, storage: &Path, renew_before: Option<Duration>) 
         storage: storage.to_path_buf(),
         directory_ca: Some(pebble.ca_pem.clone()),
         renew_before,
+        tls_handshake_timeout: Acme::DEFAULT_TLS_HANDSHAKE_TIMEOUT,
     }
 }
 
@@ -237,6 +238,7 @@ fn start_errors_name_the_url_or_path() -> Result<()> {
         storage,
         directory_ca: Some(ca),
         renew_before: None,
+        tls_handshake_timeout: Acme::DEFAULT_TLS_HANDSHAKE_TIMEOUT,
     };
     for bad in ["http://127.0.0.1:1/dir", "not a url"] {
         let err = AcmeManager::start(&config(bad, tmp.path().join("s"), ca.clone()), settings())
