@@ -167,12 +167,22 @@ impl Future for Pump {
             metrics: &this.metrics,
             idle: this.idle.as_deref_mut(),
         };
-        let up = this
-            .up
-            .poll(client, backend, Direction::ToBackend, &mut report, cx)?;
-        let down = this
-            .down
-            .poll(backend, client, Direction::ToClient, &mut report, cx)?;
+        let down_done = matches!(this.down.state, State::Done);
+        let up = this.up.poll(
+            (client, backend),
+            Direction::ToBackend,
+            down_done,
+            &mut report,
+            cx,
+        )?;
+        let up_done = matches!(this.up.state, State::Done);
+        let down = this.down.poll(
+            (backend, client),
+            Direction::ToClient,
+            up_done,
+            &mut report,
+            cx,
+        )?;
         if up.is_ready() && down.is_ready() {
             return Poll::Ready(Ok(End::Done));
         }
@@ -201,11 +211,16 @@ impl Report<'_> {
 impl Way {
     /// Moves bytes `from` → `to` until the source has nothing, the
     /// destination has no room, or the source ended (then `Ready(Ok)`).
+    ///
+    /// End of stream is passed on with a half-close, except when the other
+    /// direction is already done: then the pump is over and both sockets
+    /// are closed at once, which sends the FIN anyway (their receive queues
+    /// are empty, so it is a FIN, not a reset): one system call less.
     fn poll(
         &mut self,
-        from: &TcpStream,
-        to: &TcpStream,
+        (from, to): (&TcpStream, &TcpStream),
         direction: Direction,
+        other_done: bool,
         report: &mut Report<'_>,
         cx: &mut Context<'_>,
     ) -> Poll<io::Result<()>> {
@@ -219,7 +234,9 @@ impl Way {
                     let mut buf = Vec::with_capacity(FORWARD_BUFFER);
                     match read_draining(from, &mut buf) {
                         Ok(0) => {
-                            half_close(to);
+                            if !other_done {
+                                half_close(to);
+                            }
                             self.state = State::Done;
                         }
                         Ok(_) => self.state = State::Write { buf, pos: 0 },
@@ -251,7 +268,9 @@ impl Way {
                         ready!(from.poll_read_ready(cx))?;
                         match pipe.fill(from) {
                             Ok(0) => {
-                                half_close(to);
+                                if !other_done {
+                                    half_close(to);
+                                }
                                 self.state = State::Done;
                             }
                             Ok(n) => *held = n,
