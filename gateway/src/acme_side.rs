@@ -19,7 +19,6 @@ pub struct GatewaySettings {
     pub acme: AcmeSettings,
 }
 
-
 /// The gateway's own certificates as the connections use them.
 #[derive(Debug, Clone)]
 pub struct AcmeSide {
