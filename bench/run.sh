@@ -8,6 +8,10 @@
 #   bench/run.sh            full run (about 7 minutes), rewrites docs/benchmarks.md
 #   bench/run.sh --smoke    every contender for about 0.5 s per measurement;
 #                           exits non-zero if any measurement fails
+#   bench/run.sh --only tunnel [--smoke]
+#                           the tunnel rows only (Portico tunnel and rathole,
+#                           about 1.5 minutes); prints their table and leaves
+#                           docs/benchmarks.md alone
 #
 # Run as root (ulimit -n 200000; otherwise the hard limit caps the idle test). Needs: haproxy, nginx + libnginx-mod-stream,
 # sslh (sslh + sslh-select), openssl, iproute2 (ss), python3, rathole
@@ -15,11 +19,16 @@
 set -euo pipefail
 
 MODE=full
-case "${1:-}" in
-    --smoke) MODE=smoke ;;
-    "") ;;
-    *) echo "usage: bench/run.sh [--smoke]" >&2; exit 2 ;;
-esac
+ONLY=
+usage() { echo "usage: bench/run.sh [--smoke] [--only tunnel]" >&2; exit 2; }
+while [ $# -gt 0 ]; do
+    case $1 in
+        --smoke) MODE=smoke ;;
+        --only) [ "${2:-}" = tunnel ] || usage; ONLY=tunnel; shift ;;
+        *) usage ;;
+    esac
+    shift
+done
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 FLIGHT=$ROOT/sniff/corpus/curl_tls_h2.bin   # curl 7.88.1 ClientHello, SNI a.test
@@ -51,16 +60,18 @@ missing=()
 need() {   # need COMMAND "how to install"
     command -v "$1" >/dev/null 2>&1 || missing+=("$1: $2")
 }
-need haproxy "apt-get install -y haproxy"
-need nginx "apt-get install -y nginx libnginx-mod-stream"
-need sslh "apt-get install -y sslh"
-need sslh-select "apt-get install -y sslh"
+if [ "$ONLY" != tunnel ]; then
+    need haproxy "apt-get install -y haproxy"
+    need nginx "apt-get install -y nginx libnginx-mod-stream"
+    need sslh "apt-get install -y sslh"
+    need sslh-select "apt-get install -y sslh"
+fi
 need openssl "apt-get install -y openssl"
 need ss "apt-get install -y iproute2"
 need python3 "apt-get install -y python3"
 need cargo "install Rust with rustup (https://rustup.rs)"
 NGX_STREAM=/usr/lib/nginx/modules/ngx_stream_module.so
-[ -f "$NGX_STREAM" ] || missing+=("$NGX_STREAM: apt-get install -y libnginx-mod-stream")
+[ "$ONLY" = tunnel ] || [ -f "$NGX_STREAM" ] || missing+=("$NGX_STREAM: apt-get install -y libnginx-mod-stream")
 if [ -z "${RATHOLE:-}" ]; then
     RATHOLE=$(command -v rathole || true)
     [ -n "$RATHOLE" ] || { [ -x /tmp/rathole-install/bin/rathole ] && RATHOLE=/tmp/rathole-install/bin/rathole; } || true
@@ -85,8 +96,9 @@ if [ $(( 2 * IDLE_COUNT + 500 )) -gt "$FD_LIMIT" ]; then
     echo "bench/run.sh: open-file limit $FD_LIMIT: the idle test opens $IDLE_COUNT connections" >&2
 fi
 
-for port in $P_SINK $P_PORTICO $P_HAPROXY $P_NGINX $P_SSLH_FORK $P_SSLH_SELECT $P_TUN_GW \
-    $P_RH_TCP_CTL $P_RH_TCP_SVC $P_RH_NOISE_CTL $P_RH_NOISE_SVC $P_RH_TLS_CTL $P_RH_TLS_SVC; do
+PORTS="$P_SINK $P_TUN_GW $P_RH_TCP_CTL $P_RH_TCP_SVC $P_RH_NOISE_CTL $P_RH_NOISE_SVC $P_RH_TLS_CTL $P_RH_TLS_SVC"
+[ "$ONLY" = tunnel ] || PORTS="$PORTS $P_PORTICO $P_HAPROXY $P_NGINX $P_SSLH_FORK $P_SSLH_SELECT"
+for port in $PORTS; do
     if ss -Hltn "sport = :$port" | grep -q .; then
         echo "bench/run.sh: port $port is in use; stop what listens there" >&2
         exit 1
@@ -164,7 +176,7 @@ proxy_suite() {   # proxy_suite ROW PORT [--pid N ...]
     measure_best "$row" bulk "$port" --streams 1 --duration $BULK_SECS
     measure_best "$row" bulk "$port" --streams 16 --duration $BULK_SECS
     start_sink answer
-    measure_best "$row" connrate "$port" --workers $CONN_WORKERS --duration $CONN_SECS
+    measure_best "$row" connrate "$port" --workers $CONN_WORKERS --duration $CONN_SECS "$@"
     measure "$row" latency "$port" --rate $LAT_RATE --duration $LAT_SECS
     measure "$row" idle "$port" --count $IDLE_COUNT --open-timeout $IDLE_OPEN_TIMEOUT "$@"
 }
@@ -202,6 +214,7 @@ not_measured() {   # not_measured ROW REASON
 source "$ROOT/bench/configs.sh"
 write_configs "$W"
 
+if [ "$ONLY" != tunnel ]; then
 # ---- direct ---------------------------------------------------------------------
 echo "== direct (client -> sink)"
 proxy_suite direct $P_SINK
@@ -241,6 +254,7 @@ sslh-select -F"$W/sslh-select.cfg" 2>"$W/sslh-select.log" &
 SS=$!; track $SS; wait_port $P_SSLH_SELECT
 proxy_suite sslh-select $P_SSLH_SELECT --pid $SS
 stop_pid $SS
+fi   # ONLY != tunnel
 
 # ---- Portico tunnel (plain delivery) ---------------------------------------------------------
 echo "== portico tunnel (gateway -> QUIC link -> portico-tunnel, source = \"tunnel\")"
@@ -285,15 +299,33 @@ stop_pid "$SINK_PID"; SINK_PID=
 versions() {
     echo "- CPU: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; kernel $(uname -r)"
     echo "- portico-gateway / portico-tunnel: $(cd "$ROOT" && git rev-parse --short HEAD)$(cd "$ROOT" && git diff --quiet HEAD -- gateway tunnel-client link sniff config || echo ' + local changes') (release build)"
-    echo "- $(haproxy -v | head -1)"
-    echo "- $(nginx -v 2>&1) with libnginx-mod-stream $(dpkg-query -W -f='${Version}' libnginx-mod-stream 2>/dev/null)"
-    echo "- $(sslh -V 2>&1 | head -1); $(sslh-select -V 2>&1 | head -1)"
+    if [ "$ONLY" != tunnel ]; then
+        echo "- $(haproxy -v | head -1)"
+        echo "- $(nginx -v 2>&1) with libnginx-mod-stream $(dpkg-query -W -f='${Version}' libnginx-mod-stream 2>/dev/null)"
+        echo "- $(sslh -V 2>&1 | head -1); $(sslh-select -V 2>&1 | head -1)"
+    fi
     echo "- rathole $("$RATHOLE" --version 2>&1 | sed -n 's/^Build Version: *//p') (crates.io, default features: tls via native-tls, noise)"
     echo "- $(rustc --version)"
-    echo "- run: $STARTED, \`bench/run.sh$([ "$MODE" = smoke ] && echo ' --smoke')\`; open-file limit $FD_LIMIT, idle connections $IDLE_COUNT"
+    echo "- run: $STARTED, \`bench/run.sh$([ "$MODE" = smoke ] && echo ' --smoke')$([ "$ONLY" = tunnel ] && echo ' --only tunnel')\`; open-file limit $FD_LIMIT, idle connections $IDLE_COUNT"
     echo "- load average (1/5/15 min) before: $LOAD_START; after: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine shares the cores)"
 }
 versions > "$W/machine.md"
+if [ "$ONLY" = tunnel ]; then
+    # The tunnel table of bench/report.py, and in smoke mode its checks.
+    (cd "$ROOT/bench" && PYTHONDONTWRITEBYTECODE=1 python3 - "$RESULTS" "$W/machine.md" "$MODE" <<'PY'
+import sys
+import report
+rows = report.load(sys.argv[1])
+print(open(sys.argv[2], encoding="utf-8").read().rstrip("\n"))
+print("\n".join([""] + report.tunnel_table(rows)))
+bad = report.problems(rows) if sys.argv[3] == "smoke" else []
+if bad:
+    print("\nsmoke FAILED:\n  " + "\n  ".join(bad))
+    sys.exit(1)
+PY
+    )
+    exit $?
+fi
 REPORT_ARGS=(--results "$RESULTS" --machine "$W/machine.md" --mode "$MODE")
 [ "$MODE" = full ] && REPORT_ARGS+=(--doc "$DOC")
 python3 "$ROOT/bench/report.py" "${REPORT_ARGS[@]}"

@@ -11,6 +11,7 @@ use quinn::{ClientConfig, Endpoint, ServerConfig};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::settings::{LinkSettings, Side};
+use crate::socket::bind_endpoint;
 use crate::tls::{self, Trust};
 
 /// Why an endpoint or its TLS configuration could not be set up.
@@ -88,7 +89,19 @@ pub fn server_endpoint(
     settings: &LinkSettings,
 ) -> Result<Endpoint, EndpointError> {
     let config = server_config(cert_chain, key, settings)?;
-    Endpoint::server(config, bind).map_err(|source| EndpointError::Bind { addr: bind, source })
+    server_endpoint_with_config(bind, config, settings)
+}
+
+/// The gateway's endpoint, listening on `bind` (UDP) with `config` (from
+/// [`server_config`] or [`server_config_with_resolver`]); the socket and
+/// endpoint take their buffer sizes and payload limit from `settings`.
+pub fn server_endpoint_with_config(
+    bind: SocketAddr,
+    config: ServerConfig,
+    settings: &LinkSettings,
+) -> Result<Endpoint, EndpointError> {
+    bind_endpoint(bind, Some(config), settings)
+        .map_err(|source| EndpointError::Bind { addr: bind, source })
 }
 
 /// The tunnel client's QUIC client configuration: TLS 1.3 verifying the
@@ -112,8 +125,8 @@ pub fn client_endpoint(
     settings: &LinkSettings,
 ) -> Result<Endpoint, EndpointError> {
     let config = client_config(trust, settings)?;
-    let mut endpoint =
-        Endpoint::client(bind).map_err(|source| EndpointError::Bind { addr: bind, source })?;
+    let mut endpoint = bind_endpoint(bind, None, settings)
+        .map_err(|source| EndpointError::Bind { addr: bind, source })?;
     endpoint.set_default_client_config(config);
     Ok(endpoint)
 }

@@ -9,15 +9,17 @@
 //!   as `Ok(None)`; [`codes`] names the QUIC application error codes and
 //!   [`refuse`] the reasons a session is refused.
 //! - [`settings`] holds the timeouts, limits and windows; [`tls`] and
-//!   [`endpoint`] build the rustls/quinn configurations and endpoints.
+//!   [`endpoint`] build the rustls/quinn configurations and endpoints, on
+//!   the UDP socket `socket` sets up.
 //! - [`accept`] (gateway) and [`connect`] (tunnel client) run the session
 //!   handshake, producing a [`Session`]; [`auth`] provides constant-time
 //!   token comparison and the per-source [`FailureLimiter`].
 //! - [`stream`] opens (gateway) and accepts (client) the per-connection
-//!   streams.
+//!   streams; [`chunks`] reads a local connection in owned chunks for them.
 
 pub mod accept;
 pub mod auth;
+pub mod chunks;
 pub mod codes;
 pub mod connect;
 pub mod control;
@@ -26,17 +28,19 @@ pub mod header;
 pub mod refuse;
 pub mod session;
 pub mod settings;
+mod socket;
 pub mod stream;
 pub mod tls;
 mod wire;
 
 pub use accept::{AcceptError, accept_connection, accept_session};
 pub use auth::{FailureLimiter, LimiterSettings, tokens_equal};
+pub use chunks::ChunkReader;
 pub use connect::{ConnectError, connect_session};
 pub use control::{ControlError, ControlMessage, Hello};
 pub use endpoint::{
     EndpointError, client_config, client_endpoint, server_config, server_config_with_resolver,
-    server_endpoint,
+    server_endpoint, server_endpoint_with_config,
 };
 pub use header::{HeaderError, MAX_HEADER_LEN, StreamHeader};
 pub use refuse::RefuseReason;

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use quinn::{IdleTimeout, TransportConfig, VarInt};
+use quinn::{IdleTimeout, MtuDiscoveryConfig, TransportConfig, VarInt};
 
 /// Tunables of the link. Both ends use the same type; each field says which
 /// side it governs.
@@ -40,7 +40,36 @@ pub struct LinkSettings {
     pub connection_receive_window: u32,
     /// Bytes this end buffers for sending across all streams. Default 16 MiB.
     pub send_window: u32,
+    /// The largest UDP payload, in bytes, this end accepts and probes the
+    /// path for: QUIC's `max_udp_payload_size` and the upper bound of path
+    /// MTU discovery. 1200..=[`MAX_UDP_PAYLOAD`]; values outside are
+    /// clamped. Datagrams start at 1200 bytes and grow only as far as
+    /// probes get through and the peer accepts, so a bound above the path
+    /// MTU is safe: on a 1500-byte path the larger probes are lost,
+    /// discovery settles at about 1470 (binary search, a few seconds under
+    /// traffic), and black-hole detection falls back to 1200 if the path
+    /// shrinks later. Larger datagrams cut the per-packet cost (one
+    /// decryption, acknowledgement and event per datagram) on loopback and
+    /// jumbo-frame links. Default [`MAX_UDP_PAYLOAD`] (6550).
+    pub max_udp_payload: u16,
+    /// Receive buffer asked for on the link's UDP socket, in bytes; the
+    /// kernel caps it at `net.core.rmem_max` (often 208 KiB unless raised).
+    /// A burst that overflows it is lost and taken for congestion.
+    /// Default 4 MiB.
+    pub udp_receive_buffer: usize,
+    /// Send buffer asked for on the link's UDP socket, in bytes; capped at
+    /// `net.core.wmem_max`. Default 4 MiB.
+    pub udp_send_buffer: usize,
 }
+
+/// The largest UDP payload the link uses. quinn writes up to 10 datagrams
+/// in one segmentation-offload (GSO) send, and the kernel refuses a send of
+/// more than 64 KiB in all; with larger datagrams such batches would be
+/// dropped. 10 × 6550 = 65,500 bytes fits over IPv4 and IPv6.
+pub const MAX_UDP_PAYLOAD: u16 = 6550;
+
+/// The smallest UDP payload QUIC allows.
+const MIN_UDP_PAYLOAD: u16 = 1200;
 
 impl Default for LinkSettings {
     fn default() -> Self {
@@ -55,6 +84,9 @@ impl Default for LinkSettings {
             stream_receive_window: 1024 * 1024,
             connection_receive_window: 16 * 1024 * 1024,
             send_window: 16 * 1024 * 1024,
+            max_udp_payload: MAX_UDP_PAYLOAD,
+            udp_receive_buffer: 4 * 1024 * 1024,
+            udp_send_buffer: 4 * 1024 * 1024,
         }
     }
 }
@@ -72,6 +104,11 @@ pub(crate) enum Side {
 const CLIENT_OPENED_STREAMS: u32 = 1;
 
 impl LinkSettings {
+    /// [`LinkSettings::max_udp_payload`] within the range the link uses.
+    pub(crate) fn udp_payload(&self) -> u16 {
+        self.max_udp_payload.clamp(MIN_UDP_PAYLOAD, MAX_UDP_PAYLOAD)
+    }
+
     /// The QUIC transport configuration for one side.
     pub(crate) fn transport(&self, side: Side) -> Arc<TransportConfig> {
         let mut transport = TransportConfig::default();
@@ -89,6 +126,9 @@ impl LinkSettings {
             .stream_receive_window(VarInt::from_u32(self.stream_receive_window))
             .receive_window(VarInt::from_u32(self.connection_receive_window))
             .send_window(u64::from(self.send_window));
+        let mut discovery = MtuDiscoveryConfig::default();
+        discovery.upper_bound(self.udp_payload());
+        transport.mtu_discovery_config(Some(discovery));
         Arc::new(transport)
     }
 }
@@ -105,6 +145,20 @@ mod tests {
         assert_eq!(settings.handshake_timeout, Duration::from_secs(10));
         assert_eq!(settings.hello_timeout, Duration::from_secs(5));
         assert_eq!(settings.max_concurrent_streams, 4096);
+        assert_eq!(settings.max_udp_payload, MAX_UDP_PAYLOAD);
+        assert_eq!(settings.udp_receive_buffer, 4 * 1024 * 1024);
+        assert_eq!(settings.udp_send_buffer, 4 * 1024 * 1024);
         assert!(settings.keep_alive_interval < settings.idle_timeout);
+    }
+
+    #[test]
+    fn udp_payload_is_clamped_to_what_quic_and_gso_allow() {
+        let with = |max_udp_payload| LinkSettings {
+            max_udp_payload,
+            ..LinkSettings::default()
+        };
+        assert_eq!(with(9000).udp_payload(), MAX_UDP_PAYLOAD);
+        assert_eq!(with(1000).udp_payload(), 1200);
+        assert_eq!(with(1452).udp_payload(), 1452);
     }
 }

@@ -1,9 +1,13 @@
 //! Copies a forwarded connection both ways between its link stream and the
 //! local service, carrying half-closes (QUIC finish ↔ TCP shutdown of the
-//! write side) and counting bytes.
+//! write side) and counting bytes. Bytes move without a user-space copy
+//! of their own (owned chunks into the stream's send buffer, received
+//! chunks written from where quinn decrypted them), and a direction holds
+//! a buffer only while bytes flow.
 
+use portico_link::ChunkReader;
 use quinn::{ClosedStream, ReadError, RecvStream, SendStream, WriteError};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 /// Bytes relayed on one forwarded connection.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -36,7 +40,8 @@ pub enum RelayError {
 }
 
 /// Relays between the link stream (`send`, `recv`) and `local` until both
-/// directions have finished, reading at most `buffer` bytes at a time.
+/// directions have finished, reading at most `buffer` bytes at a time
+/// (the service's reads go into blocks of that size, see [`ChunkReader`]).
 ///
 /// On error the caller resets the link stream; dropping `local` closes the
 /// local connection. `transferred` is updated as bytes go through, so it is
@@ -95,14 +100,18 @@ async fn local_to_link<R>(
 where
     R: AsyncRead + Unpin,
 {
-    let mut buf = vec![0u8; buffer];
+    let mut chunks = ChunkReader::new(buffer);
     loop {
-        let read = local.read(&mut buf).await.map_err(RelayError::LocalRead)?;
-        let Some(bytes) = buf.get(..read).filter(|bytes| !bytes.is_empty()) else {
+        let chunk = chunks
+            .next(&mut local)
+            .await
+            .map_err(RelayError::LocalRead)?;
+        let Some(chunk) = chunk else {
             send.finish()?;
             return Ok(());
         };
-        send.write_all(bytes).await?;
+        let read = chunk.len();
+        send.write_chunk(chunk).await?;
         *count = count.saturating_add(len_u64(read));
     }
 }

@@ -23,7 +23,9 @@ pub struct ClientSettings {
     /// stream beyond it is reset as undeliverable. Default 4096.
     pub max_streams: usize,
     /// Bytes read at once from either side of a forwarded connection, per
-    /// direction: the relay buffers no more than this. Default 16 KiB.
+    /// direction: the relay buffers no more than this, and only while bytes
+    /// flow. Default 64 KiB: against 16 KiB, a fifth more single-stream
+    /// throughput and less CPU per byte in the tunnel benchmark.
     pub copy_buffer: usize,
     /// On shutdown or when a changed configuration replaces a session: how
     /// long open connections may take to finish before the session is
@@ -42,7 +44,7 @@ impl Default for ClientSettings {
             resolve_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(5),
             max_streams: 4096,
-            copy_buffer: 16 * 1024,
+            copy_buffer: 64 * 1024,
             shutdown_grace: Duration::from_secs(20),
             close_timeout: Duration::from_secs(2),
         }
@@ -80,7 +82,7 @@ mod tests {
         let settings = ClientSettings::default();
         assert_eq!(settings.connect_timeout, Duration::from_secs(5));
         assert_eq!(settings.max_streams, 4096);
-        assert_eq!(settings.copy_buffer, 16 * 1024);
+        assert_eq!(settings.copy_buffer, 64 * 1024);
         assert_eq!(settings.backoff.initial, Duration::from_millis(500));
         assert_eq!(settings.backoff.max, Duration::from_secs(30));
         assert_eq!(settings.backoff.stable_after, Duration::from_secs(60));

@@ -11,7 +11,7 @@ use portico_config::model::{LinkCert, TunnelsListen};
 use portico_link::{
     AcceptError, EndpointError, FailureLimiter, LimiterSettings, LinkSettings, accept_connection,
     accept_session, codes, load_cert_chain, load_private_key, server_config,
-    server_config_with_resolver, server_endpoint,
+    server_config_with_resolver, server_endpoint, server_endpoint_with_config,
 };
 use quinn::{Endpoint, Incoming};
 use rustls::server::ResolvesServerCert;
@@ -68,10 +68,7 @@ impl LinkServer {
             LinkCert::Acme => {
                 let resolver = acme.ok_or(TunnelStartError::AcmeCert)?;
                 let server = server_config_with_resolver(resolver, &settings)?;
-                Endpoint::server(server, config.bind).map_err(|source| EndpointError::Bind {
-                    addr: config.bind,
-                    source,
-                })?
+                server_endpoint_with_config(config.bind, server, &settings)?
             }
             LinkCert::Files { cert, key } => {
                 let (cert, key) = (load_cert_chain(cert)?, load_private_key(key)?);

@@ -4,13 +4,17 @@
 //! `shutdown`), an optional idle timeout and byte counts. A stream that
 //! fails before the tunnel client sent any byte back is reported as
 //! [`RelayError::Undelivered`], so the caller can still answer the client.
+//! Bytes move without a user-space copy of their own: TCP reads become
+//! owned chunks handed to the stream's send buffer, and received chunks
+//! are written to TCP from where quinn decrypted them. A direction holds a
+//! buffer only while bytes flow.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use portico_link::codes;
+use portico_link::{ChunkReader, codes};
 use quinn::{ReadError, RecvStream, SendStream, WriteError};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::net::tcp::{ReadHalf, WriteHalf};
 use tokio_util::sync::CancellationToken;
@@ -110,15 +114,15 @@ async fn to_tunnel(
         send.write_all(prefix).await.map_err(write_error)?;
         shared.sent(prefix.len());
     }
-    let mut buf = vec![0u8; FORWARD_BUFFER];
+    let mut chunks = ChunkReader::new(FORWARD_BUFFER);
     loop {
-        let n = from.read(&mut buf).await?;
-        let Some(chunk) = buf.get(..n).filter(|c| !c.is_empty()) else {
+        let Some(chunk) = chunks.next(from).await? else {
             // Only fails if the stream is already finished or reset.
             let _ = send.finish();
             return Ok(());
         };
-        send.write_all(chunk).await.map_err(write_error)?;
+        let n = chunk.len();
+        send.write_chunk(chunk).await.map_err(write_error)?;
         shared.sent(n);
     }
 }
@@ -129,14 +133,11 @@ async fn to_client(
     to: &mut WriteHalf<'_>,
     shared: &Shared<'_>,
 ) -> Result<(), RelayError> {
-    let mut buf = vec![0u8; FORWARD_BUFFER];
     loop {
-        match recv.read(&mut buf).await {
-            Ok(Some(n)) => {
-                if let Some(chunk) = buf.get(..n) {
-                    to.write_all(chunk).await?;
-                    shared.received(n);
-                }
+        match recv.read_chunk(FORWARD_BUFFER, true).await {
+            Ok(Some(chunk)) => {
+                to.write_all(&chunk.bytes).await?;
+                shared.received(chunk.bytes.len());
             }
             Ok(None) => {
                 // A client that already went away cannot be told; that is
