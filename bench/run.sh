@@ -168,19 +168,6 @@ measure_best() {   # measure_best ROW TEST PORT [ARGS...] : RUNS times
     for i in $(seq 1 $RUNS); do measure "$@"; done
 }
 
-# The whole proxy suite against one contender listening on PORT; PIDS_ARGS
-# name its processes for the memory reading (empty for direct).
-proxy_suite() {   # proxy_suite ROW PORT [--pid N ...]
-    local row=$1 port=$2; shift 2
-    start_sink bulk
-    measure_best "$row" bulk "$port" --streams 1 --duration $BULK_SECS
-    measure_best "$row" bulk "$port" --streams 16 --duration $BULK_SECS
-    start_sink answer
-    measure_best "$row" connrate "$port" --workers $CONN_WORKERS --duration $CONN_SECS "$@"
-    measure "$row" latency "$port" --rate $LAT_RATE --duration $LAT_SECS
-    measure "$row" idle "$port" --count $IDLE_COUNT --open-timeout $IDLE_OPEN_TIMEOUT "$@"
-}
-
 # Until one round trip through PORT gets its answer (tunnels set up their
 # data path after they listen); at most about 10 s.
 wait_through() {   # wait_through PORT
@@ -215,45 +202,63 @@ source "$ROOT/bench/configs.sh"
 write_configs "$W"
 
 if [ "$ONLY" != tunnel ]; then
-# ---- direct ---------------------------------------------------------------------
-echo "== direct (client -> sink)"
-proxy_suite direct $P_SINK
+# ---- the gateway and its peers -------------------------------------------------
+# All contenders run at once and every measurement goes round them in turn
+# (each repetition of each measurement visits every contender before the next
+# starts), so that a slow spell of the shared machine falls on all of them
+# alike instead of on whichever contender was being measured then.
+declare -A PORT PIDS_OF
+ROWS=(direct portico haproxy nginx sslh-fork sslh-select)
+PORT[direct]=$P_SINK; PIDS_OF[direct]=
 
-# ---- portico-gateway --------------------------------------------------------------
-echo "== portico-gateway"
+echo "== starting portico-gateway, haproxy, nginx stream (ssl_preread), sslh-fork, sslh-select"
 RUST_LOG=warn "$GATEWAY" --config "$W/portico.toml" 2>"$W/portico.log" &
 GW=$!; track $GW; wait_port $P_PORTICO
-proxy_suite portico $P_PORTICO --pid $GW
-stop_pid $GW
+PORT[portico]=$P_PORTICO; PIDS_OF[portico]="--pid $GW"
 
-# ---- HAProxy ------------------------------------------------------------------------
-echo "== haproxy"
 haproxy -q -c -f "$W/haproxy.cfg"
 haproxy -db -f "$W/haproxy.cfg" 2>"$W/haproxy.log" &
 HP=$!; track $HP; wait_port $P_HAPROXY
-proxy_suite haproxy $P_HAPROXY --pid $HP
-stop_pid $HP
+PORT[haproxy]=$P_HAPROXY; PIDS_OF[haproxy]="--pid $HP"
 
-# ---- nginx stream ---------------------------------------------------------------------
-echo "== nginx stream (ssl_preread)"
 nginx -q -p "$W/nginx" -c nginx.conf -t
 nginx -p "$W/nginx" -c nginx.conf -g 'daemon off;' 2>"$W/nginx.log" &
 NG=$!; track $NG; wait_port $P_NGINX
-proxy_suite nginx $P_NGINX --pid $NG
-stop_pid $NG
+PORT[nginx]=$P_NGINX; PIDS_OF[nginx]="--pid $NG"
 
-# ---- sslh ---------------------------------------------------------------------------------
-echo "== sslh-fork"
 sslh -F"$W/sslh-fork.cfg" 2>"$W/sslh-fork.log" &
 SF=$!; track $SF; wait_port $P_SSLH_FORK
-proxy_suite sslh-fork $P_SSLH_FORK --pid $SF
-stop_pid $SF
+PORT[sslh-fork]=$P_SSLH_FORK; PIDS_OF[sslh-fork]="--pid $SF"
 
-echo "== sslh-select"
 sslh-select -F"$W/sslh-select.cfg" 2>"$W/sslh-select.log" &
 SS=$!; track $SS; wait_port $P_SSLH_SELECT
-proxy_suite sslh-select $P_SSLH_SELECT --pid $SS
-stop_pid $SS
+PORT[sslh-select]=$P_SSLH_SELECT; PIDS_OF[sslh-select]="--pid $SS"
+
+each_row_with_port() {   # each_row_with_port TEST [ARGS...] : every contender in turn, on its PORT
+    local test=$1 row pids; shift
+    for row in "${ROWS[@]}"; do
+        pids=
+        # The contender's processes, for its CPU time and memory.
+        case $test in connrate|idle) pids=${PIDS_OF[$row]} ;; esac
+        echo "-- $row $test"
+        # shellcheck disable=SC2086 # pids is "--pid N" or empty
+        measure "$row" "$test" "${PORT[$row]}" "$@" $pids
+    done
+}
+
+start_sink bulk
+for _ in $(seq 1 $RUNS); do
+    each_row_with_port bulk --streams 1 --duration $BULK_SECS
+    each_row_with_port bulk --streams 16 --duration $BULK_SECS
+done
+start_sink answer
+for _ in $(seq 1 $RUNS); do
+    each_row_with_port connrate --workers $CONN_WORKERS --duration $CONN_SECS
+done
+each_row_with_port latency --rate $LAT_RATE --duration $LAT_SECS
+# Memory last: sslh-select does not survive its idle test (FD_SETSIZE).
+each_row_with_port idle --count $IDLE_COUNT --open-timeout $IDLE_OPEN_TIMEOUT
+for pid in $GW $HP $NG $SF $SS; do stop_pid "$pid"; done
 fi   # ONLY != tunnel
 
 # ---- Portico tunnel (plain delivery) ---------------------------------------------------------
