@@ -114,20 +114,26 @@ fn run(
     }
 }
 
+/// Helpers for the tests of the forwarding modules.
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::metrics::Metrics;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    use tokio::net::TcpListener;
+pub(crate) mod test_support {
+    use tokio::net::{TcpListener, TcpStream};
 
     /// A connected pair of TCP streams on loopback.
-    async fn pair() -> (TcpStream, TcpStream) {
+    pub(crate) async fn pair() -> (TcpStream, TcpStream) {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (a, b) = tokio::join!(TcpStream::connect(addr), listener.accept());
         (a.expect("connect"), b.expect("accept").0)
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_support::pair;
+    use super::*;
+    use crate::metrics::Metrics;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     #[tokio::test]
     async fn prefix_first_then_both_ways_with_half_close() {

@@ -354,18 +354,10 @@ mod tests {
     use std::time::Duration;
 
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    use tokio::net::TcpListener;
 
     use super::*;
+    use crate::forward::test_support::pair;
     use crate::metrics::Metrics;
-
-    /// A connected pair of TCP streams on loopback.
-    async fn pair() -> (TcpStream, TcpStream) {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let (a, b) = tokio::join!(TcpStream::connect(addr), listener.accept());
-        (a.expect("connect"), b.expect("accept").0)
-    }
 
     /// Bytes immediately followed by end of stream, both ways, over many
     /// connections: a short read clears the read readiness, and the FIN

@@ -70,24 +70,16 @@ pub(crate) fn unsupported(err: &io::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    use tokio::net::TcpListener;
     use tokio_util::sync::CancellationToken;
 
     use std::time::Duration;
 
+    use crate::forward::test_support::pair;
     use crate::forward::{End, Path, Totals, forward_by};
     use crate::metrics::Metrics;
     use crate::pump::Pump;
 
     use super::*;
-
-    /// A connected pair of TCP streams on loopback.
-    async fn pair() -> (TcpStream, TcpStream) {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let (a, b) = tokio::join!(TcpStream::connect(addr), listener.accept());
-        (a.expect("connect"), b.expect("accept").0)
-    }
 
     /// Client end, backend end, and the forwarding task between them.
     async fn through_gateway(
