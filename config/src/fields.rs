@@ -267,3 +267,45 @@ pub(crate) fn bounded(
         }
     }
 }
+
+/// An optional integer key as read.
+type RawInt<'a> = Option<&'a S<i64>>;
+
+/// The link's datagram size and socket buffers, each within its bounds;
+/// defaults where absent. `section` prefixes the messages (`[tunnels] ` or
+/// empty).
+pub(crate) fn link_tuning(
+    rep: &mut Reporter<'_>,
+    (payload, receive, send): (RawInt<'_>, RawInt<'_>, RawInt<'_>),
+    section: &str,
+) -> Option<crate::model::LinkTuning> {
+    type T = crate::model::LinkTuning;
+    let payload = bounded(
+        rep,
+        payload,
+        &format!("{section}max_udp_payload"),
+        usize::from(T::DEFAULT_MAX_UDP_PAYLOAD),
+        usize::from(T::UDP_PAYLOAD_MIN)..=usize::from(T::DEFAULT_MAX_UDP_PAYLOAD),
+    )
+    .and_then(|n| u16::try_from(n).ok());
+    let buffers = T::UDP_BUFFER_MIN..=T::UDP_BUFFER_MAX;
+    let receive = bounded(
+        rep,
+        receive,
+        &format!("{section}udp_receive_buffer"),
+        T::DEFAULT_UDP_BUFFER,
+        buffers.clone(),
+    );
+    let send = bounded(
+        rep,
+        send,
+        &format!("{section}udp_send_buffer"),
+        T::DEFAULT_UDP_BUFFER,
+        buffers,
+    );
+    Some(T {
+        max_udp_payload: payload?,
+        udp_receive_buffer: receive?,
+        udp_send_buffer: send?,
+    })
+}

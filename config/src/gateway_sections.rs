@@ -198,9 +198,19 @@ pub(crate) fn tunnels(
             None
         }
     };
+    let link = fields::link_tuning(
+        rep,
+        (
+            raw.max_udp_payload.as_ref(),
+            raw.udp_receive_buffer.as_ref(),
+            raw.udp_send_buffer.as_ref(),
+        ),
+        "[tunnels] ",
+    );
     Some(TunnelsListen {
         bind: bind?,
         cert: cert?,
+        link: link?,
     })
 }
 

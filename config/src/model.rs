@@ -157,6 +157,47 @@ pub struct TunnelsListen {
     pub bind: SocketAddr,
     /// Certificate source.
     pub cert: LinkCert,
+    /// Datagram size and socket buffers of the link.
+    pub link: LinkTuning,
+}
+
+/// The link's datagram size and UDP socket buffers: `max_udp_payload`,
+/// `udp_receive_buffer` and `udp_send_buffer` in the gateway's `[tunnels]`
+/// and at the top level of a tunnel-client file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkTuning {
+    /// Largest UDP payload this end accepts and probes the path for
+    /// (default [`LinkTuning::DEFAULT_MAX_UDP_PAYLOAD`], within
+    /// [`LinkTuning::UDP_PAYLOAD_MIN`]..=[`LinkTuning::DEFAULT_MAX_UDP_PAYLOAD`]).
+    pub max_udp_payload: u16,
+    /// Receive buffer asked of the kernel for the link's socket, bytes.
+    pub udp_receive_buffer: usize,
+    /// Send buffer asked of the kernel for the link's socket, bytes.
+    pub udp_send_buffer: usize,
+}
+
+impl LinkTuning {
+    /// Default and largest `max_udp_payload`: ten such datagrams fit one
+    /// segmentation-offload send of at most 64 KiB.
+    pub const DEFAULT_MAX_UDP_PAYLOAD: u16 = 6550;
+    /// Smallest `max_udp_payload` (QUIC's minimum).
+    pub const UDP_PAYLOAD_MIN: u16 = 1200;
+    /// Default `udp_receive_buffer` and `udp_send_buffer` (4 MiB).
+    pub const DEFAULT_UDP_BUFFER: usize = 4 * 1024 * 1024;
+    /// Smallest socket buffer accepted (64 KiB).
+    pub const UDP_BUFFER_MIN: usize = 64 * 1024;
+    /// Largest socket buffer accepted (64 MiB).
+    pub const UDP_BUFFER_MAX: usize = 64 * 1024 * 1024;
+}
+
+impl Default for LinkTuning {
+    fn default() -> Self {
+        LinkTuning {
+            max_udp_payload: Self::DEFAULT_MAX_UDP_PAYLOAD,
+            udp_receive_buffer: Self::DEFAULT_UDP_BUFFER,
+            udp_send_buffer: Self::DEFAULT_UDP_BUFFER,
+        }
+    }
 }
 
 /// The link certificate.
@@ -225,6 +266,8 @@ pub struct TunnelConfig {
     pub token: Secret,
     /// Extra CA file for the gateway certificate; `None`: system roots.
     pub ca: Option<PathBuf>,
+    /// Datagram size and socket buffers of the link.
+    pub link: LinkTuning,
     /// `[tun]`.
     pub tun: Option<Tun>,
     /// `[[service]]`, at least one.

@@ -93,6 +93,9 @@ pub(crate) struct RawTunnels {
     pub(crate) cert: Option<S<String>>,
     pub(crate) key: Option<S<String>>,
     pub(crate) acme: Option<S<bool>>,
+    pub(crate) max_udp_payload: Option<S<i64>>,
+    pub(crate) udp_receive_buffer: Option<S<i64>>,
+    pub(crate) udp_send_buffer: Option<S<i64>>,
 }
 
 /// `[[tunnel]]`.
@@ -131,6 +134,9 @@ pub(crate) struct RawTunnelConfig {
     pub(crate) name: S<String>,
     pub(crate) token_file: S<String>,
     pub(crate) ca: Option<S<String>>,
+    pub(crate) max_udp_payload: Option<S<i64>>,
+    pub(crate) udp_receive_buffer: Option<S<i64>>,
+    pub(crate) udp_send_buffer: Option<S<i64>>,
     pub(crate) tun: Option<S<RawTun>>,
     #[serde(default)]
     pub(crate) service: Vec<S<RawService>>,

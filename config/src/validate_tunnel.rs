@@ -37,6 +37,15 @@ fn validate(rep: &mut Reporter<'_>, raw: &RawTunnelConfig, base: &Path) -> Optio
         None => Some(None),
         Some(v) => fields::existing_file(rep, v, base, "ca").map(Some),
     };
+    let link = fields::link_tuning(
+        rep,
+        (
+            raw.max_udp_payload.as_ref(),
+            raw.udp_receive_buffer.as_ref(),
+            raw.udp_send_buffer.as_ref(),
+        ),
+        "",
+    );
     let tun = raw.tun.as_ref().map(|t| tun(rep, t));
     let services = services(rep, raw, tun.as_ref().and_then(Option::as_ref));
     Some(TunnelConfig {
@@ -44,6 +53,7 @@ fn validate(rep: &mut Reporter<'_>, raw: &RawTunnelConfig, base: &Path) -> Optio
         name: name?,
         token: token?,
         ca: ca?,
+        link: link?,
         tun: tun.map_or(Some(None), |t| t.map(Some))?,
         services: services?,
     })

@@ -255,3 +255,26 @@ fn unreadable_file_is_one_error_at_line_zero() {
     let diags = load_tunnel(dir.path()).expect_err("a directory");
     assert_eq!(diags.0[0].line, 0);
 }
+
+#[test]
+fn link_tuning_keys_are_read_and_default_when_absent() {
+    let base = "[[listener]]\nbind = \"[::]:443\"\n\n[tunnels]\nbind = \"[::]:7443\"\ncert = \"c.pem\"\nkey = \"k.pem\"\n";
+    let path = Path::new("/etc/portico/gateway.toml");
+    let defaults = portico_config::parse_gateway(base, path).expect("valid");
+    let tuning = defaults.tunnels.expect("[tunnels]").link;
+    assert_eq!(tuning, portico_config::model::LinkTuning::default());
+    assert_eq!(tuning.max_udp_payload, 6550);
+    let set = format!(
+        "{base}max_udp_payload = 1452\nudp_receive_buffer = 1048576\nudp_send_buffer = 65536\n"
+    );
+    let tuned = portico_config::parse_gateway(&set, path).expect("valid");
+    let tuning = tuned.tunnels.expect("[tunnels]").link;
+    assert_eq!(
+        (
+            tuning.max_udp_payload,
+            tuning.udp_receive_buffer,
+            tuning.udp_send_buffer
+        ),
+        (1452, 1_048_576, 65_536)
+    );
+}

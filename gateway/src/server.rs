@@ -143,7 +143,12 @@ impl Gateway {
         let link = match &config.tunnels {
             Some(listen) => Some(LinkServer::start(
                 listen,
-                LinkSettings::default(),
+                LinkSettings {
+                    max_udp_payload: listen.link.max_udp_payload,
+                    udp_receive_buffer: listen.link.udp_receive_buffer,
+                    udp_send_buffer: listen.link.udp_send_buffer,
+                    ..LinkSettings::default()
+                },
                 tunnels,
                 acme.as_ref().map(AcmeSide::link_resolver),
             )?),

@@ -10,7 +10,9 @@ use std::time::Duration;
 use portico_config::GatewayConfig;
 use portico_config::HostPattern;
 use portico_config::Secret;
-use portico_config::model::{LinkCert, ProxyVersion, Route, Target, TunnelClient, TunnelsListen};
+use portico_config::model::{
+    LinkCert, LinkTuning, ProxyVersion, Route, Target, TunnelClient, TunnelsListen,
+};
 use portico_link::{
     ConnectError, HEADER_VERSION, Hello, LinkSettings, Session, Trust, client_endpoint,
     connect_session,
@@ -90,6 +92,7 @@ pub(crate) fn tunnel_config(pki: &Pki) -> GatewayConfig {
             cert: pki.cert.path().to_path_buf(),
             key: pki.key.path().to_path_buf(),
         },
+        link: LinkTuning::default(),
     });
     config.tunnel = vec![TunnelClient {
         name: "home".into(),

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use portico_config::Secret;
-use portico_config::model::{LinkCert, TunnelClient, TunnelsListen};
+use portico_config::model::{LinkCert, LinkTuning, TunnelClient, TunnelsListen};
 use portico_link::{ConnectError, RefuseReason, Session, codes};
 use portico_sniff::{Hostname, Protocol};
 use quinn::ConnectionError;
@@ -252,6 +252,7 @@ async fn acme_link_certificate_is_refused_at_start() {
     config.tunnels = Some(TunnelsListen {
         bind: "127.0.0.1:0".parse().expect("addr"),
         cert: LinkCert::Acme,
+        link: LinkTuning::default(),
     });
     let err = Gateway::start(config, Vec::new())
         .await
@@ -385,4 +386,15 @@ async fn reload_serves_a_renewed_link_certificate_to_new_sessions() {
     assert!(fresh_trust.is_ok(), "{fresh_trust:?}");
     // The session set up with the old certificate goes on.
     assert!(old.connection.close_reason().is_none());
+}
+
+/// The configuration's link defaults are the link crate's own.
+#[test]
+fn link_tuning_defaults_match_the_link_defaults() {
+    let tuning = LinkTuning::default();
+    let link = portico_link::LinkSettings::default();
+    assert_eq!(tuning.max_udp_payload, link.max_udp_payload);
+    assert_eq!(tuning.max_udp_payload, portico_link::MAX_UDP_PAYLOAD);
+    assert_eq!(tuning.udp_receive_buffer, link.udp_receive_buffer);
+    assert_eq!(tuning.udp_send_buffer, link.udp_send_buffer);
 }

@@ -45,7 +45,7 @@ pub use endpoint::{
 pub use header::{HeaderError, MAX_HEADER_LEN, StreamHeader};
 pub use refuse::RefuseReason;
 pub use session::Session;
-pub use settings::LinkSettings;
+pub use settings::{LinkSettings, MAX_UDP_PAYLOAD};
 pub use stream::{StreamError, accept_stream, open_stream, read_header};
 pub use tls::{Trust, load_cert_chain, load_private_key};
 

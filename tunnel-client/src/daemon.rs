@@ -80,11 +80,17 @@ pub async fn run(config: TunnelConfig, path: PathBuf) -> Result<(), DaemonError>
     let mut hangup = signal(SignalKind::hangup()).map_err(DaemonError::Signals)?;
     let mut terminate = signal(SignalKind::terminate()).map_err(DaemonError::Signals)?;
     let mut interrupt = signal(SignalKind::interrupt()).map_err(DaemonError::Signals)?;
+    // The link's datagram size and socket buffers are read once: a reload
+    // that changes them takes effect at the next start.
+    let mut settings = ClientSettings::default();
+    settings.link.max_udp_payload = config.link.max_udp_payload;
+    settings.link.udp_receive_buffer = config.link.udp_receive_buffer;
+    settings.link.udp_send_buffer = config.link.udp_send_buffer;
     let (running, configs) = watch::channel(Arc::new(config));
     let shutdown = CancellationToken::new();
     let ready = AtomicBool::new(false);
     let options = ClientOptions {
-        settings: ClientSettings::default(),
+        settings,
         events: Some(Arc::new(move |event: &ClientEvent<'_>| {
             if matches!(event, ClientEvent::Connected { .. })
                 && !ready.swap(true, Ordering::Relaxed)

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use portico_config::model::{ProxyVersion, Service, SourceMode};
+use portico_config::model::{LinkTuning, ProxyVersion, Service, SourceMode};
 use portico_config::{HostPattern, Secret, TunnelConfig};
 use portico_link::{
     FailureLimiter, LimiterSettings, LinkSettings, RefuseReason, Session, StreamHeader,
@@ -175,6 +175,7 @@ pub fn config(
         name: "home".to_string(),
         token: Secret::new(token.to_vec()),
         ca: Some(pki.ca.path().to_path_buf()),
+        link: LinkTuning::default(),
         tun: None,
         services,
     }
