@@ -8,7 +8,6 @@ use std::time::Duration;
 use clap::Args;
 use serde::Serialize;
 use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
 
 use crate::exchange::{Failures, round_trip};
 use crate::{TargetArgs, flight, seconds};
@@ -70,34 +69,42 @@ pub async fn run(args: LatencyArgs) -> anyhow::Result<LatencyResult> {
     // Bounded by the checks above: at most MAX_RATE * 600 s.
     let total = (args.rate * duration.as_secs_f64()).round() as u64;
     let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
-    let start = tokio::time::Instant::now();
-    let mut tasks = JoinSet::new();
-    let mut dropped = 0;
-    for i in 0..total {
-        let Some(offset) = u32::try_from(i).ok().and_then(|i| period.checked_mul(i)) else {
-            break;
-        };
-        let scheduled = start + offset;
-        tokio::time::sleep_until(scheduled).await;
-        let Ok(permit) = Arc::clone(&in_flight).try_acquire_owned() else {
-            dropped += 1;
-            continue;
-        };
-        let flight = Arc::clone(&flight);
-        let target = args.target.target;
-        let scheduled = scheduled.into_std();
-        tasks.spawn(async move {
-            let outcome = round_trip(target, &flight).await.map(|answered| {
-                micros(answered.first_byte_at.saturating_duration_since(scheduled))
-            });
-            drop(permit);
-            outcome
-        });
-    }
+    let target = args.target.target;
+    let runtime = tokio::runtime::Handle::current();
+    // The schedule is kept by a thread of its own sleeping with the system's
+    // high-resolution timer: tokio's timer has a 1 ms tick, which would add
+    // up to 1 ms between a connection's scheduled and actual start and
+    // blur every contender's figures alike.
+    let (handles, dropped) = tokio::task::spawn_blocking(move || {
+        let start = std::time::Instant::now();
+        let mut handles = Vec::new();
+        let mut dropped = 0_u64;
+        for i in 0..total {
+            let Some(offset) = u32::try_from(i).ok().and_then(|i| period.checked_mul(i)) else {
+                break;
+            };
+            let scheduled = start + offset;
+            std::thread::sleep(scheduled.saturating_duration_since(std::time::Instant::now()));
+            let Ok(permit) = Arc::clone(&in_flight).try_acquire_owned() else {
+                dropped += 1;
+                continue;
+            };
+            let flight = Arc::clone(&flight);
+            handles.push(runtime.spawn(async move {
+                let outcome = round_trip(target, &flight).await.map(|answered| {
+                    micros(answered.first_byte_at.saturating_duration_since(scheduled))
+                });
+                drop(permit);
+                outcome
+            }));
+        }
+        (handles, dropped)
+    })
+    .await?;
     let mut samples = Vec::new();
     let mut failures = Failures::default();
-    while let Some(joined) = tasks.join_next().await {
-        match joined? {
+    for handle in handles {
+        match handle.await? {
             Ok(us) => samples.push(us),
             Err(failure) => failures.add(failure),
         }
