@@ -29,10 +29,7 @@ static NEXT_SOURCE: AtomicU32 = AtomicU32::new(0);
 /// (`IP_BIND_ADDRESS_NO_PORT`) so that it only has to be unique per
 /// address pair.
 pub async fn connect(target: SocketAddr) -> io::Result<TcpStream> {
-    let SocketAddr::V4(v4) = target else {
-        return TcpStream::connect(target).await;
-    };
-    if !v4.ip().is_loopback() {
+    if !matches!(target, SocketAddr::V4(v4) if v4.ip().is_loopback()) {
         return TcpStream::connect(target).await;
     }
     let n = NEXT_SOURCE.fetch_add(1, Ordering::Relaxed) % SOURCE_ADDRESSES;
