@@ -1,64 +1,45 @@
 //! The portico gateway: listeners, sniff → route → forward, HTTP-01
-//! handling and operations.
+//! handling, the gateway's side of the tunnel link, ACME and operations.
 //!
-//! Data flows one way: [`listener`] accepts (capped by [`limits`]),
-//! [`peek`] reads the first bytes until `portico_sniff` decides (handling
-//! PROXY headers through [`proxy`]), [`http01`] and [`routes`] pick where
-//! the connection goes, [`connect`] reaches the backend and [`forward`]
-//! moves the bytes; [`refuse`] answers what cannot be forwarded. [`acme`]
-//! obtains and renews the gateway's own certificates, which [`terminate`]
-//! serves on `terminate_tls` routes (over [`replay`], then [`plaintext`])
-//! and the tunnel endpoint serves with `acme = true`; [`acme_side`] starts
-//! both from the configuration. [`plan`]
-//! holds the pipeline's decisions without I/O, [`conn`] runs the pipeline
-//! for one connection, [`server`] owns the listeners,
-//! reloads and shutdown, and [`daemon`] adds signals and systemd
-//! ([`systemd`]). [`tunnel`] is the gateway's side of the tunnel link:
-//! sessions from tunnel clients and the routes that forward into them.
-//! [`metrics`], [`status`] and [`admin`] serve operations;
-//! [`demo`] is the self-contained demonstration.
+//! The modules are the stages of a connection's way through the gateway, in
+//! order; a stage uses earlier stages and the foundations below, never a
+//! later one:
+//!
+//! | stage | module | job |
+//! |---|---|---|
+//! | 1 | [`accept`](crate::accept) | listening sockets, connection caps, the peek that sniffs the first bytes (PROXY headers in) |
+//! | 2 | [`refuse`](crate::refuse) | the one refusal path: log once, count, answer in the client's protocol |
+//! | 3 | [`route`](crate::route) | the route table and the plan for a sniffed connection (HTTP-01 first) |
+//! | 4 | [`connect`](crate::connect) | reaching the backend, and what it is sent first |
+//! | 5 | [`forward`](crate::forward) | the byte movers: TCP pump with splice, stream copy, QUIC half-pipes |
+//! | 6 | [`terminate`](crate::terminate) | `terminate_tls` routes: the gateway's TLS handshake, then a plaintext copy |
+//! | 7 | [`tunnel`] | the link endpoint, tunnel sessions, delivery of a connection into a tunnel |
+//!
+//! Foundations every stage may use: [`metrics`](crate::metrics) (counters
+//! and their rendering) and [`acme`] (the gateway's own certificates).
+//! Above the stages: [`ops`](crate::ops) serves the admin endpoint,
+//! [`server`](crate::server) wires the stages into a running [`Gateway`]
+//! (one connection: `server::connection`), and [`service`](crate::service)
+//! runs it as a process (signals, systemd, the demo, logging).
 
 pub mod acme;
-pub mod acme_side;
-pub mod admin;
-pub mod conn;
-pub mod connect;
-pub mod daemon;
-pub mod demo;
-pub mod fd_limit;
-pub mod forward;
-pub mod http01;
-pub mod limits;
-pub mod listener;
-pub mod log_limit;
-pub mod metrics;
-pub mod peek;
-pub mod plaintext;
-pub mod plan;
-pub mod proxy;
-mod pump;
-pub mod refuse;
-pub mod replay;
-pub mod routes;
-pub mod server;
-#[cfg(target_os = "linux")]
-mod splice;
-pub mod status;
-pub mod systemd;
-pub mod terminate;
+mod metrics;
+
+mod accept;
+mod connect;
+mod forward;
+mod refuse;
+mod route;
+mod terminate;
 pub mod tunnel;
 
-pub use daemon::{RunError, run, run_with};
+mod ops;
+mod server;
+mod service;
+
+pub use accept::bind_listener;
+pub use metrics::Metrics;
 pub use server::{Gateway, GatewaySettings, StartError};
-#[cfg(test)]
-mod lifecycle_tests;
-#[cfg(test)]
-mod pipeline_tests;
-#[cfg(test)]
-mod proxy_tests;
-#[cfg(test)]
-mod tunnel_fixtures;
-#[cfg(test)]
-mod tunnel_probe_tests;
-#[cfg(test)]
-mod tunnel_tests;
+pub use service::daemon::{RunError, run, run_with};
+pub use service::demo::run_demo;
+pub use service::fd_limit::raise_to_hard as raise_open_file_limit;

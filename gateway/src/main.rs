@@ -9,7 +9,6 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use tracing_subscriber::EnvFilter;
 
 /// mimalloc keeps each size of allocation on its own pages: the small
 /// long-lived state of idle connections packs densely instead of being
@@ -43,23 +42,6 @@ enum Command {
     },
 }
 
-fn init_logging(level: Option<&str>) -> anyhow::Result<()> {
-    let filter = match level {
-        Some(level) => {
-            EnvFilter::try_new(level).with_context(|| format!("invalid --log-level {level:?}"))?
-        }
-        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-    };
-    // Colours only for a terminal: journald and log files get plain text.
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(ansi)
-        .init();
-    Ok(())
-}
-
 fn check(path: &Path) -> ExitCode {
     match portico_config::load_gateway(path) {
         Ok(config) => {
@@ -79,7 +61,7 @@ fn check(path: &Path) -> ExitCode {
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    match portico_gateway::fd_limit::raise_to_hard() {
+    match portico_gateway::raise_open_file_limit() {
         Some(limit) if limit.now > limit.before => tracing::debug!(
             before = limit.before,
             now = limit.now,
@@ -104,13 +86,13 @@ fn run(path: PathBuf) -> anyhow::Result<()> {
 }
 
 fn demo(listen: SocketAddr) -> anyhow::Result<()> {
-    runtime()?.block_on(portico_gateway::demo::run_demo(Some(listen)))?;
+    runtime()?.block_on(portico_gateway::run_demo(Some(listen)))?;
     Ok(())
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Err(err) = init_logging(cli.log_level.as_deref()) {
+    if let Err(err) = portico_logging::init(cli.log_level.as_deref()) {
         eprintln!("portico-gateway: {err:#}");
         return ExitCode::from(2);
     }

@@ -5,7 +5,6 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use tracing_subscriber::EnvFilter;
 
 /// Tunnel client for portico-gateway.
 #[derive(Debug, Parser)]
@@ -25,23 +24,6 @@ struct Cli {
 enum Command {
     /// Validate the configuration, print the errors, exit 1 on any.
     Check,
-}
-
-fn init_logging(level: Option<&str>) -> anyhow::Result<()> {
-    let filter = match level {
-        Some(level) => {
-            EnvFilter::try_new(level).with_context(|| format!("invalid --log-level {level:?}"))?
-        }
-        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-    };
-    // Colours only for a terminal: journald and log files get plain text.
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(ansi)
-        .init();
-    Ok(())
 }
 
 fn check(path: &Path) -> ExitCode {
@@ -84,7 +66,7 @@ fn main() -> ExitCode {
     if let Some(Command::Check) = cli.command {
         return check(&path);
     }
-    if let Err(err) = init_logging(cli.log_level.as_deref()) {
+    if let Err(err) = portico_logging::init(cli.log_level.as_deref()) {
         eprintln!("portico-tunnel: {err:#}");
         return ExitCode::from(2);
     }

@@ -5,23 +5,21 @@
 
 use std::sync::Arc;
 
-use portico_config::model::Listener;
 use portico_link::StreamHeader;
 use quinn::{RecvStream, SendStream};
 use tokio::net::TcpStream;
 
-use crate::conn::{ListenerContext, Refusal, Shared, refuse};
+use super::probe;
+use super::registry::TunnelRegistry;
+use super::session::LiveSession;
+use crate::accept::Peeked;
+use crate::forward::quic::{Ends, RelayError, relay};
 use crate::metrics::Outcome;
-use crate::peek::Peeked;
-use crate::refuse::Reason;
-use crate::tunnel::probe;
-use crate::tunnel::registry::TunnelRegistry;
-use crate::tunnel::relay::{Ends, RelayError, relay};
-use crate::tunnel::session::LiveSession;
+use crate::refuse::{Reason, Refusal, Scope};
 
 /// Sessions of one tunnel tried, in round-robin order, when opening a
 /// stream fails; past this the connection is refused.
-pub const MAX_OPEN_ATTEMPTS: usize = 3;
+pub(crate) const MAX_OPEN_ATTEMPTS: usize = 3;
 
 /// A session and a stream opened on it.
 type Opened = (Arc<LiveSession>, (SendStream, RecvStream));
@@ -52,14 +50,14 @@ async fn open(
     Err(detail)
 }
 
-/// Forwards a sniffed connection into tunnel `name`, or refuses it.
+/// Forwards a sniffed connection into tunnel `name` of `registry`, or
+/// refuses it.
 pub(crate) async fn deliver(
     mut stream: TcpStream,
     peeked: Peeked,
     name: &str,
-    settings: &Listener,
-    listener: &ListenerContext,
-    shared: &Shared,
+    registry: &Arc<TunnelRegistry>,
+    scope: Scope<'_>,
 ) {
     let protocol = peeked.detection.protocol;
     let host = peeked.detection.host.as_ref();
@@ -70,8 +68,8 @@ pub(crate) async fn deliver(
         host: host.cloned(),
     };
     let opened = tokio::select! {
-        opened = open(&shared.tunnels, name, &header) => opened,
-        () = shared.hard_stop.cancelled() => return,
+        opened = open(registry, name, &header) => opened,
+        () = scope.hard_stop.cancelled() => return,
     };
     let refusal = |detail| Refusal {
         client: peeked.client,
@@ -83,15 +81,17 @@ pub(crate) async fn deliver(
     let (live, link_stream) = match opened {
         Ok(opened) => opened,
         Err(detail) => {
-            refuse(&mut stream, &peeked.buf, refusal(&detail), listener, shared).await;
+            scope
+                .refuse(&mut stream, &peeked.buf, refusal(&detail))
+                .await;
             return;
         }
     };
-    shared.metrics.tunnels.count_stream(name);
+    registry.metrics().tunnels.count_stream(name);
     let _open = live.stream_opened();
     let ends = Ends {
-        idle: settings.idle_timeout,
-        shutdown: shared.hard_stop.clone(),
+        idle: scope.settings.idle_timeout,
+        shutdown: scope.hard_stop.clone(),
         answered: tokio_util::sync::CancellationToken::new(),
     };
     // Until the first answer, watch the session: if the tunnel client died
@@ -99,7 +99,7 @@ pub(crate) async fn deliver(
     // undelivered instead of hanging.
     let _stop_watch = ends.answered.clone().drop_guard();
     let (registry, watched, answered) = (
-        Arc::clone(&shared.tunnels),
+        Arc::clone(registry),
         Arc::clone(&live),
         ends.answered.clone(),
     );
@@ -110,18 +110,20 @@ pub(crate) async fn deliver(
         .get(peeked.detection.consume..)
         .unwrap_or_default();
     tracing::debug!(client = %peeked.client, protocol = protocol.as_str(), tunnel = name, remote = %live.remote, "forwarding into tunnel");
+    let listener = scope.listener;
     let relayed = relay(
         &mut stream,
         link_stream,
         prefix,
         &ends,
-        &listener.metrics,
-        &live,
+        [&*listener.metrics, &*live],
     )
     .await;
     match relayed {
         Err(RelayError::Undelivered(detail)) => {
-            refuse(&mut stream, &peeked.buf, refusal(&detail), listener, shared).await;
+            scope
+                .refuse(&mut stream, &peeked.buf, refusal(&detail))
+                .await;
         }
         Ok(totals) => {
             listener

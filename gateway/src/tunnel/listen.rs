@@ -20,9 +20,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument as _;
 
-use crate::tunnel::metrics::{SESSION_LIMIT, refusal_label};
-use crate::tunnel::probe;
-use crate::tunnel::registry::TunnelRegistry;
+use super::probe;
+use super::registry::TunnelRegistry;
+use crate::metrics::{SESSION_LIMIT, refusal_label};
 
 /// Connections in the QUIC or session handshake at once; more are refused
 /// before any cryptography is done.

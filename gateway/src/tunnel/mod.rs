@@ -1,20 +1,22 @@
-//! The gateway's side of the tunnel link (`[tunnels]`, `[[tunnel]]`).
+//! Stage 7, tunnels: the gateway's side of the tunnel link (`[tunnels]`,
+//! `[[tunnel]]`).
 //!
 //! [`listen`] runs the QUIC endpoint and turns incoming connections into
-//! sessions ([`session`]) held by the [`registry`], which authenticates Hellos against
-//! the configured clients and spreads new streams over a name's sessions.
-//! [`deliver`] takes a connection whose route names a tunnel, opens a
-//! stream on a live session and hands it to [`relay`], which moves the
-//! bytes. [`probe`] finds sessions whose client died without closing.
-//! [`metrics`] counts sessions, streams and refusals.
+//! sessions ([`session`]) held by the [`registry`], which authenticates
+//! Hellos against the configured clients and spreads new streams over a
+//! name's sessions. [`deliver`] takes a connection whose route names a
+//! tunnel, opens a stream on a live session and relays the bytes
+//! ([`crate::forward::quic`]). [`probe`] finds sessions whose client died
+//! without closing.
 
-pub mod deliver;
-pub mod listen;
-pub mod metrics;
-pub mod probe;
-pub mod registry;
-pub mod relay;
-pub mod session;
+mod deliver;
+mod listen;
+mod probe;
+mod registry;
+mod session;
 
-pub use listen::{LinkServer, TunnelStartError};
-pub use registry::{RegistryLimits, TunnelRegistry, TunnelStatus};
+pub(crate) use deliver::deliver;
+pub(crate) use listen::LinkServer;
+pub use listen::TunnelStartError;
+pub use registry::{RegisterError, RegistryLimits, TunnelRegistry, TunnelStatus};
+pub use session::{LiveSession, SessionStatus};

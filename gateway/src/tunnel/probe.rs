@@ -20,8 +20,8 @@ use bytes::Bytes;
 use portico_link::codes;
 use tokio_util::sync::CancellationToken;
 
-use crate::tunnel::registry::TunnelRegistry;
-use crate::tunnel::session::LiveSession;
+use super::registry::TunnelRegistry;
+use super::session::LiveSession;
 
 /// How long a probed session may stay silent before it is closed. Several
 /// round trips even on slow paths, so loss is retried by QUIC first.

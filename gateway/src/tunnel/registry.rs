@@ -10,8 +10,8 @@ use portico_config::Secret;
 use portico_config::model::TunnelClient;
 use portico_link::{RefuseReason, Session, codes, tokens_equal};
 
+use super::session::{LiveSession, SessionStatus};
 use crate::metrics::Metrics;
-use crate::tunnel::session::{LiveSession, SessionStatus};
 
 /// Default of [`RegistryLimits::max_sessions_per_name`].
 pub const DEFAULT_MAX_SESSIONS_PER_NAME: usize = 16;
@@ -133,7 +133,7 @@ impl TunnelRegistry {
 
     /// Registers an authenticated session, within the caps. The name's
     /// other sessions become suspect (avoided by [`TunnelRegistry::pick`])
-    /// until a probe clears them: see [`crate::tunnel::probe`].
+    /// until a probe clears them: see the probe module.
     pub fn register(
         &self,
         session: Session,
@@ -188,7 +188,7 @@ impl TunnelRegistry {
     }
 
     /// The next live session of tunnel `name`, round-robin, passing over
-    /// sessions under suspicion (see [`crate::tunnel::probe`]) unless no
+    /// sessions under suspicion (see the probe module) unless no
     /// other is left.
     pub fn pick(&self, name: &str) -> Option<Arc<LiveSession>> {
         let mut live = self.live.lock().unwrap_or_else(PoisonError::into_inner);

@@ -9,6 +9,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use portico_link::Session;
 
+use crate::metrics::CountBytes;
+
 /// One live session with its counters.
 #[derive(Debug)]
 pub struct LiveSession {
@@ -78,16 +80,6 @@ impl LiveSession {
         OpenStream(Arc::clone(self))
     }
 
-    /// Adds bytes sent to the tunnel client.
-    pub fn add_to_client(&self, n: u64) {
-        self.bytes_to_client.fetch_add(n, Ordering::Relaxed);
-    }
-
-    /// Adds bytes received from the tunnel client.
-    pub fn add_to_gateway(&self, n: u64) {
-        self.bytes_to_gateway.fetch_add(n, Ordering::Relaxed);
-    }
-
     /// The session's `/status` entry.
     pub fn status(&self) -> SessionStatus {
         SessionStatus {
@@ -123,4 +115,16 @@ pub struct SessionStatus {
     pub bytes_to_client: u64,
     /// Bytes the tunnel client sent to the gateway.
     pub bytes_to_gateway: u64,
+}
+
+/// A session's byte counters, seen from the relay: the tunnel client is the
+/// backend side.
+impl CountBytes for LiveSession {
+    fn add_to_backend(&self, n: u64) {
+        self.bytes_to_client.fetch_add(n, Ordering::Relaxed);
+    }
+
+    fn add_to_client(&self, n: u64) {
+        self.bytes_to_gateway.fetch_add(n, Ordering::Relaxed);
+    }
 }

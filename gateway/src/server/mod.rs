@@ -1,0 +1,427 @@
+//! The running gateway: binds listeners, the admin endpoint and the
+//! tunnel endpoint, spawns one task per connection, applies reloads
+//! (routes and tunnel clients swapped atomically, listeners added or
+//! removed by bind address, open connections untouched) and shuts down
+//! with a grace period. With `[acme]` it starts the ACME manager, whose
+//! certificates serve `terminate_tls` routes and `[tunnels] acme = true`.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use portico_config::GatewayConfig;
+use portico_config::model::{Acme, Listener};
+use portico_link::LinkSettings;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument as _;
+
+use crate::accept::{self, ConnectionLimits, ListenerContext};
+use crate::acme::AcmeManager;
+use crate::metrics::{Metrics, Outcome};
+use crate::ops::{admin, status};
+use crate::refuse::{Reason, Refusal, Refusals};
+use crate::route::{RouteTable, State};
+use crate::tunnel::{LinkServer, RegistryLimits, TunnelRegistry};
+
+mod connection;
+mod error;
+mod shared;
+
+use connection::handle;
+pub use error::StartError;
+pub use shared::GatewaySettings;
+use shared::{AcmeSide, Shared};
+
+/// After the grace period, how long closing the remaining connections may take.
+pub const HARD_STOP_WAIT: Duration = Duration::from_secs(5);
+
+/// A listener that is accepting.
+#[derive(Debug)]
+struct RunningListener {
+    context: Arc<ListenerContext>,
+    stop: CancellationToken,
+    local: SocketAddr,
+}
+
+/// A running gateway.
+#[derive(Debug)]
+pub struct Gateway {
+    shared: Arc<Shared>,
+    listeners: Mutex<HashMap<SocketAddr, RunningListener>>,
+    inherited: Mutex<Vec<std::net::TcpListener>>,
+    accept_stop: CancellationToken,
+    tracker: TaskTracker,
+    shutdown_grace: Duration,
+    admin_addr: Option<SocketAddr>,
+    started: Instant,
+    link: Option<LinkServer>,
+    acme_config: Option<Acme>,
+}
+
+impl Gateway {
+    /// Binds everything `config` names (using a matching socket from
+    /// `inherited` instead of binding where one exists) and starts serving.
+    pub async fn start(
+        config: GatewayConfig,
+        inherited: Vec<std::net::TcpListener>,
+    ) -> Result<Arc<Gateway>, StartError> {
+        Self::start_with(config, inherited, GatewaySettings::default()).await
+    }
+
+    /// [`Gateway::start`] with explicit [`GatewaySettings`]. With `[acme]`,
+    /// the ACME manager serves the stored certificates at once and obtains
+    /// or renews them in the background until shutdown.
+    pub async fn start_with(
+        config: GatewayConfig,
+        inherited: Vec<std::net::TcpListener>,
+        gateway_settings: GatewaySettings,
+    ) -> Result<Arc<Gateway>, StartError> {
+        let acme = AcmeSide::start(config.acme.as_ref(), &gateway_settings)?;
+        let routes = RouteTable::build(&config.routes, acme.is_some())?;
+        let metrics = Arc::new(Metrics::default());
+        if let Some(acme) = &acme {
+            metrics.set_acme(acme.manager.clone());
+        }
+        let tunnels = Arc::new(TunnelRegistry::new(
+            &config.tunnel,
+            RegistryLimits::default(),
+            Arc::clone(&metrics),
+        ));
+        let shared = Arc::new(Shared {
+            state: ArcSwap::from_pointee(State {
+                routes,
+                http01: config.http01.clone(),
+            }),
+            metrics: Arc::clone(&metrics),
+            limits: ConnectionLimits::new(
+                config.limits.max_connections,
+                config.limits.max_connections_per_ip,
+            ),
+            sniff_limits: config.limits.sniff_limits(),
+            hard_stop: CancellationToken::new(),
+            tunnels: Arc::clone(&tunnels),
+            acme: acme.clone(),
+            refusals: Refusals::new(Arc::clone(&metrics), config.limits.refusal_log_rate),
+        });
+        let admin_listener = match &config.admin {
+            Some(admin) => {
+                let bound = tokio::net::TcpListener::bind(admin.bind)
+                    .await
+                    .map_err(|source| StartError::Bind {
+                        addr: admin.bind,
+                        source,
+                    })?;
+                Some(bound)
+            }
+            None => None,
+        };
+        let admin_addr = admin_listener.as_ref().and_then(|l| l.local_addr().ok());
+        let link = match &config.tunnels {
+            Some(listen) => Some(LinkServer::start(
+                listen,
+                LinkSettings {
+                    max_udp_payload: listen.link.max_udp_payload,
+                    udp_receive_buffer: listen.link.udp_receive_buffer,
+                    udp_send_buffer: listen.link.udp_send_buffer,
+                    ..LinkSettings::default()
+                },
+                tunnels,
+                acme.as_ref().map(AcmeSide::link_resolver),
+            )?),
+            None => None,
+        };
+        let gateway = Arc::new(Gateway {
+            shared,
+            listeners: Mutex::new(HashMap::new()),
+            inherited: Mutex::new(inherited),
+            accept_stop: CancellationToken::new(),
+            tracker: TaskTracker::new(),
+            shutdown_grace: config.limits.shutdown_grace,
+            admin_addr,
+            started: Instant::now(),
+            link,
+            acme_config: config.acme.clone(),
+        });
+        let mut bound = Vec::new();
+        for listener in &config.listeners {
+            bound.push((listener.clone(), gateway.bind(listener.bind)?));
+        }
+        for (config, socket) in bound {
+            gateway.spawn_listener(config, socket)?;
+        }
+        if let Some(acme) = &acme {
+            // The manager stops with the listeners; an order in flight is
+            // abandoned and the served certificates stay.
+            let stop = gateway.accept_stop.clone();
+            gateway.tracker.spawn(acme.manager.clone().run(stop));
+        }
+        if let Some(admin_listener) = admin_listener {
+            let metrics = Arc::clone(&gateway.shared.metrics);
+            let weak = Arc::downgrade(&gateway);
+            let status = move || weak.upgrade().map(|g| g.status_json()).unwrap_or_default();
+            let stop = gateway.accept_stop.clone();
+            gateway
+                .tracker
+                .spawn(admin::serve(admin_listener, metrics, status, stop));
+        }
+        Ok(gateway)
+    }
+
+    /// A socket for `addr`: an inherited one bound there, or a new one.
+    fn bind(&self, addr: SocketAddr) -> Result<std::net::TcpListener, StartError> {
+        let mut inherited = self
+            .inherited
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(pos) = inherited
+            .iter()
+            .position(|l| l.local_addr().ok() == Some(addr))
+        {
+            return Ok(inherited.swap_remove(pos));
+        }
+        drop(inherited);
+        accept::bind_listener(addr).map_err(|source| StartError::Bind { addr, source })
+    }
+
+    fn spawn_listener(
+        &self,
+        config: Listener,
+        socket: std::net::TcpListener,
+    ) -> Result<(), StartError> {
+        let addr = config.bind;
+        let socket = tokio::net::TcpListener::from_std(socket)
+            .map_err(|source| StartError::Bind { addr, source })?;
+        let local = socket
+            .local_addr()
+            .map_err(|source| StartError::Bind { addr, source })?;
+        // Every forwarded byte stream wants TCP_NODELAY (Nagle would only
+        // delay the small writes a pipe passes on); accepted sockets inherit
+        // it on Linux, which saves a system call per connection.
+        if let Err(err) = socket2::SockRef::from(&socket).set_tcp_nodelay(true) {
+            tracing::warn!(bind = %addr, error = %err, "cannot set TCP_NODELAY on the listener");
+        }
+        let name = addr.to_string();
+        let context = Arc::new(ListenerContext {
+            metrics: self.shared.metrics.listener(&name),
+            name,
+            settings: ArcSwap::from_pointee(config),
+            bound: accept::normalise(local),
+        });
+        let stop = self.accept_stop.child_token();
+        let shared = Arc::clone(&self.shared);
+        let tracker = self.tracker.clone();
+        let ctx = Arc::clone(&context);
+        let loop_stop = stop.clone();
+        self.tracker.spawn(async move {
+            let metrics = Arc::clone(&shared.metrics);
+            accept::accept_loop(socket, &ctx.name, &metrics, loop_stop, |stream, peer| {
+                // A trusted balancer is capped in total only; the client its
+                // PROXY header names takes the per-IP place.
+                let trusted = ctx
+                    .settings
+                    .load()
+                    .accept_proxy
+                    .iter()
+                    .any(|n| n.contains(&peer.ip()));
+                let admitted = if trusted {
+                    shared.limits.try_admit_total()
+                } else {
+                    shared.limits.try_admit(peer.ip())
+                };
+                match admitted {
+                    Err(exceeded) => {
+                        let refusal = Refusal {
+                            client: peer,
+                            protocol: None,
+                            host: None,
+                            reason: Reason::Limit(exceeded),
+                            detail: "",
+                        };
+                        shared.refusals.record(&ctx, &refusal, Outcome::Limited);
+                        drop(stream);
+                    }
+                    Ok(admission) => {
+                        let span =
+                            tracing::info_span!("conn", client = %peer, listener = %ctx.name);
+                        let (ctx, shared) = (Arc::clone(&ctx), Arc::clone(&shared));
+                        tracker
+                            .spawn(handle(stream, peer, admission, ctx, shared).instrument(span));
+                    }
+                }
+            })
+            .await;
+        });
+        tracing::info!(bind = %addr, %local, "listening");
+        let mut listeners = self
+            .listeners
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        listeners.insert(
+            addr,
+            RunningListener {
+                context,
+                stop,
+                local,
+            },
+        );
+        Ok(())
+    }
+
+    /// The local address of the listener configured with `bind`.
+    pub fn local_addr(&self, bind: SocketAddr) -> Option<SocketAddr> {
+        let listeners = self
+            .listeners
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        listeners.get(&bind).map(|l| l.local)
+    }
+
+    /// The admin endpoint's local address.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin_addr
+    }
+
+    /// The UDP address tunnel clients connect to, when `[tunnels]` is set.
+    pub fn tunnel_addr(&self) -> Option<SocketAddr> {
+        self.link.as_ref().map(LinkServer::local_addr)
+    }
+
+    /// Configured tunnel clients and their live sessions.
+    pub fn tunnels(&self) -> &TunnelRegistry {
+        &self.shared.tunnels
+    }
+
+    /// The ACME manager, when `[acme]` is configured.
+    pub fn acme(&self) -> Option<&AcmeManager> {
+        self.shared.acme.as_ref().map(|a| &a.manager)
+    }
+
+    /// The counters.
+    pub fn metrics(&self) -> &Metrics {
+        &self.shared.metrics
+    }
+
+    /// Applies a new validated configuration: routes and HTTP-01 settings
+    /// are swapped at once, listeners added or removed by bind address and
+    /// kept ones take their new settings; the `[[tunnel]]` set is swapped
+    /// (see [`TunnelRegistry::set_clients`]). On error nothing changes.
+    /// `[limits]`, `[admin]`, `[tunnels]` and `[acme]` keep their values
+    /// from start (a changed `[acme]` is logged: it needs a restart).
+    pub fn apply(&self, config: GatewayConfig) -> Result<(), StartError> {
+        let routes = RouteTable::build(&config.routes, self.shared.acme.is_some())?;
+        let mut new = Vec::new();
+        {
+            let listeners = self
+                .listeners
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            for l in &config.listeners {
+                if !listeners.contains_key(&l.bind) {
+                    new.push(l.clone());
+                }
+            }
+        }
+        let mut bound = Vec::new();
+        for l in new {
+            let socket = self.bind(l.bind)?;
+            bound.push((l, socket));
+        }
+        self.shared.state.store(Arc::new(State {
+            routes,
+            http01: config.http01.clone(),
+        }));
+        self.shared.tunnels.set_clients(&config.tunnel);
+        if config.acme != self.acme_config {
+            tracing::warn!("[acme] changed; restart needed for the change to take effect");
+        }
+        match (&self.link, &config.tunnels) {
+            (Some(link), new) => link.reload(new.as_ref()),
+            (None, Some(_)) => {
+                tracing::warn!("[tunnels] added; tunnel clients can connect after a restart")
+            }
+            (None, None) => {}
+        }
+        {
+            let mut listeners = self
+                .listeners
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            listeners.retain(|bind, running| match config.listeners.iter().find(|l| l.bind == *bind) {
+                Some(l) => {
+                    running.context.settings.store(Arc::new(l.clone()));
+                    true
+                }
+                None => {
+                    tracing::info!(bind = %bind, "listener removed; its open connections go on");
+                    running.stop.cancel();
+                    false
+                }
+            });
+        }
+        for (l, socket) in bound {
+            self.spawn_listener(l, socket)?;
+        }
+        Ok(())
+    }
+
+    /// Stops accepting, waits up to the grace period for open connections,
+    /// then closes the rest, then every tunnel session.
+    pub async fn shutdown(&self) {
+        self.accept_stop.cancel();
+        self.tracker.close();
+        if tokio::time::timeout(self.shutdown_grace, self.tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::info!(
+                open = self.tracker.len(),
+                "grace period over; closing open connections"
+            );
+            self.shared.hard_stop.cancel();
+            let _ = tokio::time::timeout(HARD_STOP_WAIT, self.tracker.wait()).await;
+        }
+        if let Some(link) = &self.link {
+            link.shutdown(&self.shared.tunnels).await;
+        }
+    }
+
+    /// The `/status` document.
+    pub fn status_json(&self) -> String {
+        let listeners = self
+            .listeners
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let mut entries: Vec<status::ListenerStatus> = listeners
+            .values()
+            .map(|l| status::ListenerStatus {
+                bind: l.context.name.clone(),
+                protocols: l
+                    .context
+                    .settings
+                    .load()
+                    .protocols
+                    .iter()
+                    .map(|p| p.as_str())
+                    .collect(),
+                active: l.context.metrics.active(),
+            })
+            .collect();
+        drop(listeners);
+        entries.sort_by(|a, b| a.bind.cmp(&b.bind));
+        status::render(
+            self.started.elapsed().as_secs(),
+            &entries,
+            self.shared.state.load().routes.len(),
+            &self.shared.tunnels.status(),
+            &self
+                .shared
+                .acme
+                .as_ref()
+                .map(|a| a.manager.certificates())
+                .unwrap_or_default(),
+        )
+    }
+}
