@@ -2,7 +2,7 @@
 //! of the client's bytes when a trusted balancer sends them, and encoded in
 //! front of the bytes the gateway forwards to a backend.
 //!
-//! Not part of [`crate::detect`]: the gateway calls [`parse`] first on
+//! Not part of `detect`: the gateway calls [`parse`] first on
 //! listeners that accept PROXY headers, and [`could_be_proxy`] on the others
 //! to refuse a header from an untrusted source.
 //!
@@ -17,8 +17,8 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use crate::Status;
 use crate::authority::parse_port;
+use crate::types::Status;
 
 /// The v1 signature.
 pub const V1_SIGNATURE: &[u8; 6] = b"PROXY ";

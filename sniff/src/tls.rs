@@ -29,8 +29,8 @@ use std::borrow::Cow;
 
 use tls_parser::TlsExtension;
 
-use crate::detect::Verdict;
-use crate::{Detection, Hostname, Limits, Malformed, Protocol, Tls};
+use crate::hostname::Hostname;
+use crate::types::{Detection, Limits, Malformed, Protocol, Tls, Verdict};
 
 /// The TLS record content type of handshake messages.
 const CONTENT_HANDSHAKE: u8 = 22;

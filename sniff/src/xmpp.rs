@@ -27,8 +27,8 @@ use quick_xml::NsReader;
 use quick_xml::events::Event;
 use quick_xml::name::{Namespace, QName, ResolveResult};
 
-use crate::detect::Verdict;
-use crate::{Detection, Hostname, Limits, Malformed, Protocol};
+use crate::hostname::Hostname;
+use crate::types::{Detection, Limits, Malformed, Protocol, Verdict};
 
 /// The namespace of the `stream` element.
 pub const NS_STREAMS: &str = "http://etherx.jabber.org/streams";
