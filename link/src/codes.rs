@@ -15,13 +15,13 @@ pub const CLOSE_HELLO_TIMEOUT: u32 = 0x02;
 /// The gateway accepted the client but already holds the most live
 /// sessions it allows (for the name or in total); try again later.
 pub const CLOSE_SESSION_LIMIT: u32 = 0x03;
-/// Refused: [`crate::RefuseReason::UnknownName`].
+/// Refused: no tunnel of that name.
 pub const CLOSE_UNKNOWN_NAME: u32 = 0x10;
-/// Refused: [`crate::RefuseReason::BadToken`].
+/// Refused: the token does not match.
 pub const CLOSE_BAD_TOKEN: u32 = 0x11;
-/// Refused: [`crate::RefuseReason::UnsupportedVersion`].
+/// Refused: the client's protocol version is not spoken.
 pub const CLOSE_UNSUPPORTED_VERSION: u32 = 0x12;
-/// Refused: [`crate::RefuseReason::RateLimited`].
+/// Refused: too many failed attempts from the client's address.
 pub const CLOSE_RATE_LIMITED: u32 = 0x13;
 
 /// Stream reset: the other end of the forwarded connection failed or was

@@ -19,7 +19,7 @@ use std::fmt;
 use bytes::{Buf, BufMut};
 
 use crate::refuse::RefuseReason;
-use crate::wire;
+use crate::wire::{self, HEADER_VERSION};
 
 /// Bytes before a control message body: kind and body length.
 pub const CONTROL_PREFIX_LEN: usize = 3;
@@ -40,7 +40,7 @@ const KIND_REFUSE: u8 = 3;
 /// The tunnel client's introduction.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Hello {
-    /// The link protocol version the client speaks ([`crate::HEADER_VERSION`]).
+    /// The link protocol version the client speaks ([`HEADER_VERSION`]).
     pub version: u8,
     /// The tunnel name (`[[tunnel]] name` on the gateway): 1 to
     /// [`MAX_NAME_LEN`] bytes of UTF-8 without control characters.
@@ -225,7 +225,7 @@ fn decode_hello(body: &mut impl Buf) -> Result<Hello, ControlError> {
         return Err(ControlError::Truncated);
     }
     let version = body.get_u8();
-    if version != crate::HEADER_VERSION {
+    if version != HEADER_VERSION {
         return Err(ControlError::UnknownVersion(version));
     }
     if body.remaining() < 1 {
@@ -274,7 +274,6 @@ fn check_name(name: &[u8]) -> Result<(), ControlError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::HEADER_VERSION;
 
     fn hello() -> ControlMessage {
         ControlMessage::Hello(Hello {

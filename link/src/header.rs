@@ -18,8 +18,7 @@ use std::net::SocketAddr;
 use bytes::{Buf, BufMut};
 use portico_sniff::{Hostname, HostnameError, Protocol};
 
-use crate::HEADER_VERSION;
-use crate::wire::{self, AddrError};
+use crate::wire::{self, AddrError, HEADER_VERSION};
 
 /// Bytes before the header body: version and body length.
 pub const HEADER_PREFIX_LEN: usize = 3;

@@ -24,6 +24,7 @@ pub mod codes;
 pub mod connect;
 pub mod control;
 pub mod endpoint;
+mod error;
 pub mod header;
 pub mod refuse;
 pub mod session;
@@ -39,19 +40,14 @@ pub use chunks::ChunkReader;
 pub use connect::{ConnectError, connect_session};
 pub use control::{ControlError, ControlMessage, Hello};
 pub use endpoint::{
-    EndpointError, client_config, client_endpoint, server_config, server_config_with_resolver,
-    server_endpoint, server_endpoint_with_config,
+    client_config, client_endpoint, server_config, server_config_with_resolver, server_endpoint,
+    server_endpoint_with_config,
 };
+pub use error::EndpointError;
 pub use header::{HeaderError, MAX_HEADER_LEN, StreamHeader};
 pub use refuse::RefuseReason;
 pub use session::Session;
 pub use settings::{LinkSettings, MAX_UDP_PAYLOAD};
 pub use stream::{StreamError, accept_stream, open_stream, read_header};
-pub use tls::{Trust, load_cert_chain, load_private_key};
-
-/// The ALPN protocol name of the link.
-pub const ALPN: &[u8] = b"portico-link/1";
-
-/// The version of the link protocol this build speaks: the stream header's
-/// version byte and the version a Hello announces.
-pub const HEADER_VERSION: u8 = 1;
+pub use tls::{ALPN, Trust, load_cert_chain, load_private_key};
+pub use wire::HEADER_VERSION;
