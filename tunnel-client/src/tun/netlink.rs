@@ -12,7 +12,7 @@ use rtnetlink::packet_route::rule::{RuleAction, RuleAttribute, RuleMessage};
 use rtnetlink::{Handle, IpVersion, RouteMessageBuilder};
 use tokio::task::JoinHandle;
 
-use super::TunError;
+use super::error::TunError;
 
 /// Protocol number carried by every route this module adds (`proto 156`
 /// in `ip route`): the sweep deletes every route with it, in every table.

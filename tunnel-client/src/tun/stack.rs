@@ -16,7 +16,8 @@ use tokio::sync::Notify;
 use tun_rs::AsyncDevice;
 
 use super::device::PacketQueues;
-use super::{TunError, TunSettings};
+use super::error::TunError;
+use super::settings::TunSettings;
 
 /// Most packets read from the TUN before smoltcp processes them.
 pub const RX_BATCH: usize = 64;
