@@ -19,7 +19,7 @@ use crate::types::{Detection, Malformed, Protocol, Verdict};
 /// the line end. It holds any valid name without a port (5 + 253 + 2 = 260
 /// bytes with CRLF), and names up to 249 bytes with a five-digit port and
 /// CRLF. `Limits::max_peek` counts it, so a caller's peek buffer holds it.
-pub const MAX_LINE: usize = 262;
+pub(crate) const MAX_LINE: usize = 262;
 
 /// The fixed start of a dial line.
 const PREFIX: &[u8] = b"DIAL ";

@@ -34,7 +34,7 @@ use crate::authority::{self, Authority, EmptyPort};
 use crate::types::{Detection, Http, Limits, Malformed, Protocol, Verdict};
 
 /// The HTTP/2 prior-knowledge connection preface (RFC 9113 section 3.4).
-pub const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+pub(crate) const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 /// The shortest header line `httparse` accepts (`a:` and LF), used to bound
 /// the header array by the head cap.

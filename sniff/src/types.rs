@@ -130,7 +130,7 @@ impl Limits {
     /// Default HTTP head cap.
     pub const DEFAULT_HTTP_HEAD: usize = 16 * 1024;
     /// Default HTTP header count cap.
-    pub const DEFAULT_HTTP_HEADERS: usize = 100;
+    pub(crate) const DEFAULT_HTTP_HEADERS: usize = 100;
     /// Default XMPP head cap.
     pub const DEFAULT_XMPP_HEAD: usize = 4 * 1024;
 
@@ -195,7 +195,7 @@ pub struct Detection {
 impl Detection {
     /// A detection of `protocol` naming `host`, with nothing to consume and
     /// no details yet.
-    pub fn new(protocol: Protocol, host: Option<Hostname>) -> Detection {
+    pub(crate) fn new(protocol: Protocol, host: Option<Hostname>) -> Detection {
         Detection {
             protocol,
             host,
