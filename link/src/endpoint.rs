@@ -69,7 +69,7 @@ pub fn server_endpoint_with_config(
 
 /// The tunnel client's QUIC client configuration: TLS 1.3 verifying the
 /// gateway against `trust`, ALPN `portico-link/1`, client-side limits.
-pub fn client_config(
+pub(crate) fn client_config(
     trust: &Trust,
     settings: &LinkSettings,
 ) -> Result<ClientConfig, EndpointError> {
@@ -81,7 +81,7 @@ pub fn client_config(
 }
 
 /// The tunnel client's endpoint, bound to `bind` (usually `0.0.0.0:0` or
-/// `[::]:0`), with [`client_config`] as its default configuration.
+/// `[::]:0`), with `client_config` as its default configuration.
 pub fn client_endpoint(
     bind: SocketAddr,
     trust: &Trust,
