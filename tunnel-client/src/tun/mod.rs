@@ -7,8 +7,8 @@
 //! lives on `lo`; the kernel delivers it to the service, whose `accept()`
 //! sees the client. The service's replies find their way back into the TUN
 //! through per-peer routes ([`peers`]) that [`netlink`] installs, tagged with
-//! [`ROUTE_PROTOCOL_TAG`] so that a crash leaves nothing [`sweep_stale`]
-//! cannot find.
+//! [`ROUTE_PROTOCOL_TAG`] so that a crash leaves nothing the sweep at the
+//! next [`TunDelivery::start`] cannot find.
 //!
 //! Known limit: a service bound only to 127.0.0.1 cannot be reached this
 //! way; the kernel drops packets for loopback destinations that arrive on
@@ -31,20 +31,13 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
 pub use error::TunError;
-pub use netlink::{MAIN_TABLE, NETLINK_TIMEOUT, ROUTE_PROTOCOL_TAG, RULE_PRIORITY, Swept};
+pub use netlink::{ROUTE_PROTOCOL_TAG, RULE_PRIORITY};
 pub use settings::TunSettings;
-pub use stack::{IDLE_POLL, ORPHAN_TIMEOUT, RX_BATCH};
 pub use stream::TunStream;
 
-use netlink::Netlink;
+use netlink::{MAIN_TABLE, Netlink, Swept};
 use peers::PeerRoutes;
 use stack::{Handshake, Stack};
-
-/// Removes the tagged routes (all tables) and the policy rules for `table`
-/// that an earlier run left behind, e.g. after a crash.
-pub async fn sweep_stale(table: u32) -> Result<Swept, TunError> {
-    Netlink::open()?.sweep(table).await
-}
 
 /// A running TUN delivery: the device, the stack task and the routes.
 pub struct TunDelivery {
