@@ -1,12 +1,12 @@
 //! TUN delivery (`source = "original"`): connections reach local services
 //! from the original client address and port.
 //!
-//! A TUN device carries a userspace TCP/IP stack ([`stack`], smoltcp in
+//! A TUN device carries a userspace TCP/IP stack (`stack`, smoltcp in
 //! `any_ip` mode). For each forwarded connection the stack opens a TCP
 //! connection *from* the client's address to the service address, which
 //! lives on `lo`; the kernel delivers it to the service, whose `accept()`
 //! sees the client. The service's replies find their way back into the TUN
-//! through per-peer routes ([`peers`]) that [`netlink`] installs, tagged with
+//! through per-peer routes (`peers`) that `netlink` installs, tagged with
 //! [`ROUTE_PROTOCOL_TAG`] so that a crash leaves nothing the sweep at the
 //! next [`TunDelivery::start`] cannot find.
 //!
