@@ -26,7 +26,7 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     /// An error about the file as a whole (line 0), e.g. one that cannot be read.
-    pub fn whole_file(file: &Path, message: impl Into<String>) -> Diagnostic {
+    pub(crate) fn whole_file(file: &Path, message: impl Into<String>) -> Diagnostic {
         Diagnostic {
             file: file.to_path_buf(),
             line: 0,
@@ -39,7 +39,7 @@ impl Diagnostic {
 
     /// An error at the byte range `span` of `source`, the text of `file`.
     /// Out-of-range or mid-character offsets are clamped, never a panic.
-    pub fn at_span(
+    pub(crate) fn at_span(
         file: &Path,
         source: &str,
         span: Range<usize>,

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 /// Why a string is not a duration.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum DurationError {
+pub(crate) enum DurationError {
     /// Nothing, or no digits before the unit.
     #[error("expected a whole number and a unit, e.g. \"5s\", \"250ms\", \"2m\", \"1h\", \"30d\"")]
     Syntax,
@@ -19,11 +19,11 @@ pub enum DurationError {
 
 /// The longest duration any setting takes (365 days): every timeout stays
 /// far from the limits of the clock arithmetic that uses it.
-pub const MAX_DURATION: Duration = Duration::from_secs(365 * 86_400);
+pub(crate) const MAX_DURATION: Duration = Duration::from_secs(365 * 86_400);
 
 /// Parses `<digits><unit>` with unit `ms`, `s`, `m`, `h` or `d`. Zero is
 /// accepted here; callers refuse it where it makes no sense.
-pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, DurationError> {
     let text = text.trim();
     let split = text
         .find(|c: char| !c.is_ascii_digit())

@@ -4,21 +4,21 @@
 //! comes from.
 //!
 //! [`load_gateway`] and [`load_tunnel`] are the entry points ([`parse_gateway`]
-//! and [`parse_tunnel`] when the text is already in memory); [`model`] holds
+//! and `parse_tunnel` when the text is already in memory); [`model`] holds
 //! the validated types they return.
 //!
 //! Inside: `raw` mirrors the TOML with spans, `validate_gateway`,
 //! `gateway_sections` and `validate_tunnel` turn it into [`model`] types
-//! using the single-value checks of `fields`, `addr`, [`duration`] and
+//! using the single-value checks of `fields`, `addr`, `duration` and
 //! `token`; [`Diagnostics`] prints each error with the line it is about.
 //! Relative paths in a file (`token_file`, `ca`, `cert`, ...) are taken from
 //! the directory of that file.
 
-pub mod duration;
 pub mod model;
 
 mod addr;
 mod diagnostics;
+mod duration;
 mod fields;
 mod gateway_sections;
 mod host_pattern;
@@ -29,18 +29,16 @@ mod validate_gateway;
 mod validate_tunnel;
 
 pub use diagnostics::{Diagnostic, Diagnostics};
-pub use duration::{DurationError, MAX_DURATION, parse_duration};
 pub use host_pattern::{HostPattern, HostPatternError, Specificity};
 pub use model::{GatewayConfig, TunnelConfig};
 pub use secret::Secret;
-pub use token::{MAX_TOKEN_LEN, MIN_TOKEN_LEN};
 
 use std::path::Path;
 
 use diagnostics::Reporter;
 
 /// Largest configuration file read, in bytes.
-pub const MAX_CONFIG_LEN: u64 = 4 * 1024 * 1024;
+pub(crate) const MAX_CONFIG_LEN: u64 = 4 * 1024 * 1024;
 
 /// Reads, parses and validates a gateway configuration file.
 pub fn load_gateway(path: &Path) -> Result<GatewayConfig, Diagnostics> {
@@ -64,7 +62,7 @@ pub fn parse_gateway(source: &str, path: &Path) -> Result<GatewayConfig, Diagnos
 
 /// Parses and validates tunnel-client TOML that was read from `path` (used
 /// in messages and to resolve relative paths).
-pub fn parse_tunnel(source: &str, path: &Path) -> Result<TunnelConfig, Diagnostics> {
+pub(crate) fn parse_tunnel(source: &str, path: &Path) -> Result<TunnelConfig, Diagnostics> {
     let mut rep = Reporter::new(path, source);
     let config = validate_tunnel::parse(&mut rep, source, &base_dir(path));
     rep.finish(config)

@@ -39,10 +39,10 @@ pub struct Listener {
     /// Protocols detected here (default: all).
     pub protocols: ProtocolSet,
     /// No decision by then: refuse (`peek_timeout`, default
-    /// [`Listener::DEFAULT_PEEK_TIMEOUT`], 5 s).
+    /// `DEFAULT_PEEK_TIMEOUT`, 5 s).
     pub peek_timeout: Duration,
     /// Backend connect timeout, per address tried (`connect_timeout`,
-    /// default [`Listener::DEFAULT_CONNECT_TIMEOUT`], 5 s).
+    /// default `DEFAULT_CONNECT_TIMEOUT`, 5 s).
     pub connect_timeout: Duration,
     /// Close a forwarded connection after this long with no byte either way
     /// (`idle_timeout`, default: none).
@@ -66,15 +66,15 @@ pub struct Route {
     /// Complete TLS here with the `[acme]` certificate and forward plaintext.
     pub terminate_tls: bool,
     /// ALPN protocols offered when terminating TLS, in preference order
-    /// (`alpn`, default [`Route::DEFAULT_ALPN`]).
+    /// (`alpn`, default `DEFAULT_ALPN`).
     pub alpn: Vec<String>,
 }
 
 impl Route {
     /// The ALPN protocols a terminating route offers by default.
-    pub const DEFAULT_ALPN: [&str; 2] = ["h2", "http/1.1"];
+    pub(crate) const DEFAULT_ALPN: [&str; 2] = ["h2", "http/1.1"];
 
-    /// [`Route::DEFAULT_ALPN`] as owned strings.
+    /// `DEFAULT_ALPN` as owned strings.
     pub fn default_alpn() -> Vec<String> {
         Self::DEFAULT_ALPN.iter().map(|p| (*p).to_owned()).collect()
     }
@@ -167,8 +167,8 @@ pub struct TunnelsListen {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LinkTuning {
     /// Largest UDP payload this end accepts and probes the path for
-    /// (default [`LinkTuning::DEFAULT_MAX_UDP_PAYLOAD`], within
-    /// [`LinkTuning::UDP_PAYLOAD_MIN`]..=[`LinkTuning::DEFAULT_MAX_UDP_PAYLOAD`]).
+    /// (default `DEFAULT_MAX_UDP_PAYLOAD`, within
+    /// `UDP_PAYLOAD_MIN`..=`DEFAULT_MAX_UDP_PAYLOAD`).
     pub max_udp_payload: u16,
     /// Receive buffer asked of the kernel for the link's socket, bytes.
     pub udp_receive_buffer: usize,
@@ -179,15 +179,15 @@ pub struct LinkTuning {
 impl LinkTuning {
     /// Default and largest `max_udp_payload`: ten such datagrams fit one
     /// segmentation-offload send of at most 64 KiB.
-    pub const DEFAULT_MAX_UDP_PAYLOAD: u16 = 6550;
+    pub(crate) const DEFAULT_MAX_UDP_PAYLOAD: u16 = 6550;
     /// Smallest `max_udp_payload` (QUIC's minimum).
-    pub const UDP_PAYLOAD_MIN: u16 = 1200;
+    pub(crate) const UDP_PAYLOAD_MIN: u16 = 1200;
     /// Default `udp_receive_buffer` and `udp_send_buffer` (4 MiB).
-    pub const DEFAULT_UDP_BUFFER: usize = 4 * 1024 * 1024;
+    pub(crate) const DEFAULT_UDP_BUFFER: usize = 4 * 1024 * 1024;
     /// Smallest socket buffer accepted (64 KiB).
-    pub const UDP_BUFFER_MIN: usize = 64 * 1024;
+    pub(crate) const UDP_BUFFER_MIN: usize = 64 * 1024;
     /// Largest socket buffer accepted (64 MiB).
-    pub const UDP_BUFFER_MAX: usize = 64 * 1024 * 1024;
+    pub(crate) const UDP_BUFFER_MAX: usize = 64 * 1024 * 1024;
 }
 
 impl Default for LinkTuning {
@@ -226,7 +226,7 @@ pub struct TunnelClient {
 /// `[admin]`.
 #[derive(Debug, Clone)]
 pub struct Admin {
-    /// `bind`, default [`Admin::DEFAULT_BIND`] (`127.0.0.1:9180`).
+    /// `bind`, default `DEFAULT_BIND` (`127.0.0.1:9180`).
     pub bind: SocketAddr,
 }
 
@@ -234,23 +234,23 @@ pub struct Admin {
 #[derive(Debug, Clone)]
 pub struct GatewayLimits {
     /// Open client connections at most, all listeners together
-    /// (`max_connections`, default 10000, at most [`GatewayLimits::MAX_CONNECTIONS_CAP`]).
+    /// (`max_connections`, default 10000, at most `MAX_CONNECTIONS_CAP`).
     pub max_connections: usize,
     /// Open client connections from one client IP at most
     /// (`max_connections_per_ip`, default 256, at most `max_connections`).
     pub max_connections_per_ip: usize,
     /// How long SIGTERM waits for open connections to finish
-    /// (`shutdown_grace`, default 30 s, at most [`GatewayLimits::SHUTDOWN_GRACE_CAP`]; 0 allowed).
+    /// (`shutdown_grace`, default 30 s, at most `SHUTDOWN_GRACE_CAP`; 0 allowed).
     pub shutdown_grace: Duration,
     /// TLS ClientHello cap in bytes (`tls_hello_max`, default 16 KiB,
-    /// within [`GatewayLimits::HEAD_MAX_MIN`]..=[`GatewayLimits::HEAD_MAX_CAP`]).
+    /// within `HEAD_MAX_MIN`..=`HEAD_MAX_CAP`).
     pub tls_hello_max: usize,
     /// HTTP request head cap in bytes (`http_head_max`, default 16 KiB, same bounds).
     pub http_head_max: usize,
     /// XMPP stream-header cap in bytes (`xmpp_head_max`, default 4 KiB, same bounds).
     pub xmpp_head_max: usize,
     /// Refusal log lines per second at most (`refusal_log_rate`, default
-    /// 100, 0..=[`GatewayLimits::REFUSAL_LOG_RATE_CAP`]); refusals beyond it
+    /// 100, 0..=`REFUSAL_LOG_RATE_CAP`); refusals beyond it
     /// are still counted in the metrics and summed up in one line.
     pub refusal_log_rate: u32,
 }
@@ -277,8 +277,8 @@ pub struct TunnelConfig {
 /// `[tun]`.
 #[derive(Debug, Clone)]
 pub struct Tun {
-    /// Device name (default [`Tun::DEFAULT_DEVICE`], at most
-    /// [`Tun::MAX_DEVICE_LEN`] bytes).
+    /// Device name (default `DEFAULT_DEVICE`, at most
+    /// `MAX_DEVICE_LEN` bytes).
     pub device: String,
     /// Service address for IPv4 clients.
     pub address: Option<std::net::Ipv4Addr>,
@@ -286,7 +286,7 @@ pub struct Tun {
     pub address6: Option<std::net::Ipv6Addr>,
     /// Route layout (default [`RouteMode::Policy`]).
     pub routes: RouteMode,
-    /// Routing table for `RouteMode::Policy` (default [`Tun::DEFAULT_TABLE`];
+    /// Routing table for `RouteMode::Policy` (default `DEFAULT_TABLE`;
     /// never 0, 253, 254 or 255).
     pub table: u32,
 }
@@ -324,42 +324,42 @@ pub enum SourceMode {
 
 impl Listener {
     /// Default `peek_timeout`.
-    pub const DEFAULT_PEEK_TIMEOUT: Duration = Duration::from_secs(5);
+    pub(crate) const DEFAULT_PEEK_TIMEOUT: Duration = Duration::from_secs(5);
     /// Default `connect_timeout`.
-    pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+    pub(crate) const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 }
 
 impl Admin {
     /// Default admin `bind`: loopback only.
-    pub const DEFAULT_BIND: SocketAddr =
+    pub(crate) const DEFAULT_BIND: SocketAddr =
         SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 9180));
 }
 
 impl GatewayLimits {
     /// Default `max_connections`.
-    pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+    pub(crate) const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
     /// Largest `max_connections` accepted.
-    pub const MAX_CONNECTIONS_CAP: usize = 1_000_000;
+    pub(crate) const MAX_CONNECTIONS_CAP: usize = 1_000_000;
     /// Default `max_connections_per_ip`.
-    pub const DEFAULT_MAX_CONNECTIONS_PER_IP: usize = 256;
+    pub(crate) const DEFAULT_MAX_CONNECTIONS_PER_IP: usize = 256;
     /// Default `shutdown_grace`.
-    pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+    pub(crate) const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
     /// Longest `shutdown_grace` accepted (one hour).
-    pub const SHUTDOWN_GRACE_CAP: Duration = Duration::from_secs(3600);
+    pub(crate) const SHUTDOWN_GRACE_CAP: Duration = Duration::from_secs(3600);
     /// Default `tls_hello_max`.
-    pub const DEFAULT_TLS_HELLO_MAX: usize = portico_sniff::Limits::DEFAULT_TLS_HELLO;
+    pub(crate) const DEFAULT_TLS_HELLO_MAX: usize = portico_sniff::Limits::DEFAULT_TLS_HELLO;
     /// Default `http_head_max`.
-    pub const DEFAULT_HTTP_HEAD_MAX: usize = portico_sniff::Limits::DEFAULT_HTTP_HEAD;
+    pub(crate) const DEFAULT_HTTP_HEAD_MAX: usize = portico_sniff::Limits::DEFAULT_HTTP_HEAD;
     /// Default `xmpp_head_max`.
-    pub const DEFAULT_XMPP_HEAD_MAX: usize = portico_sniff::Limits::DEFAULT_XMPP_HEAD;
+    pub(crate) const DEFAULT_XMPP_HEAD_MAX: usize = portico_sniff::Limits::DEFAULT_XMPP_HEAD;
     /// Smallest byte cap accepted for `*_max` settings.
-    pub const HEAD_MAX_MIN: usize = 512;
+    pub(crate) const HEAD_MAX_MIN: usize = 512;
     /// Largest byte cap accepted for `*_max` settings (1 MiB).
-    pub const HEAD_MAX_CAP: usize = 1024 * 1024;
+    pub(crate) const HEAD_MAX_CAP: usize = 1024 * 1024;
     /// Default `refusal_log_rate`.
     pub const DEFAULT_REFUSAL_LOG_RATE: u32 = 100;
     /// Largest `refusal_log_rate` accepted.
-    pub const REFUSAL_LOG_RATE_CAP: u32 = 1_000_000;
+    pub(crate) const REFUSAL_LOG_RATE_CAP: u32 = 1_000_000;
 
     /// The detection caps these limits set, other sniff limits at their defaults.
     pub fn sniff_limits(&self) -> portico_sniff::Limits {
@@ -388,9 +388,9 @@ impl Default for GatewayLimits {
 
 impl Tun {
     /// Default `device`.
-    pub const DEFAULT_DEVICE: &'static str = "portico0";
+    pub(crate) const DEFAULT_DEVICE: &'static str = "portico0";
     /// Longest device name Linux accepts (IFNAMSIZ - 1).
-    pub const MAX_DEVICE_LEN: usize = 15;
+    pub(crate) const MAX_DEVICE_LEN: usize = 15;
     /// Default `table`.
-    pub const DEFAULT_TABLE: u32 = 7777;
+    pub(crate) const DEFAULT_TABLE: u32 = 7777;
 }

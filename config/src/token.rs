@@ -8,10 +8,10 @@ use std::path::Path;
 use crate::Secret;
 
 /// Shortest token accepted, in bytes (e.g. `openssl rand -hex 32` gives 64).
-pub const MIN_TOKEN_LEN: usize = 16;
+pub(crate) const MIN_TOKEN_LEN: usize = 16;
 
 /// Longest token accepted, in bytes; a larger file is not a token.
-pub const MAX_TOKEN_LEN: usize = 4096;
+pub(crate) const MAX_TOKEN_LEN: usize = 4096;
 
 /// Reads and checks the token at `path`; the error says what to fix.
 pub(crate) fn read_token(path: &Path) -> Result<Secret, String> {

@@ -18,7 +18,7 @@ use crate::settings::LinkSettings;
 /// acknowledge it before closing the connection (closing at once could
 /// discard the message). The client also learns the reason from the close
 /// code.
-pub const REFUSE_LINGER: Duration = Duration::from_secs(1);
+pub(crate) const REFUSE_LINGER: Duration = Duration::from_secs(1);
 
 /// Why no session came out of an incoming connection.
 #[derive(Debug, thiserror::Error)]

@@ -9,20 +9,20 @@ use quinn::VarInt;
 /// Connection closed normally (shutdown, reload, operator action).
 pub const CLOSE_NORMAL: u32 = 0x00;
 /// A peer broke the link protocol (malformed or unexpected control message).
-pub const CLOSE_PROTOCOL_ERROR: u32 = 0x01;
+pub(crate) const CLOSE_PROTOCOL_ERROR: u32 = 0x01;
 /// The client sent no Hello within the hello timeout.
 pub const CLOSE_HELLO_TIMEOUT: u32 = 0x02;
 /// The gateway accepted the client but already holds the most live
 /// sessions it allows (for the name or in total); try again later.
 pub const CLOSE_SESSION_LIMIT: u32 = 0x03;
-/// Refused: [`crate::RefuseReason::UnknownName`].
+/// Refused: no tunnel of that name.
 pub const CLOSE_UNKNOWN_NAME: u32 = 0x10;
-/// Refused: [`crate::RefuseReason::BadToken`].
+/// Refused: the token does not match.
 pub const CLOSE_BAD_TOKEN: u32 = 0x11;
-/// Refused: [`crate::RefuseReason::UnsupportedVersion`].
-pub const CLOSE_UNSUPPORTED_VERSION: u32 = 0x12;
-/// Refused: [`crate::RefuseReason::RateLimited`].
-pub const CLOSE_RATE_LIMITED: u32 = 0x13;
+/// Refused: the client's protocol version is not spoken.
+pub(crate) const CLOSE_UNSUPPORTED_VERSION: u32 = 0x12;
+/// Refused: too many failed attempts from the client's address.
+pub(crate) const CLOSE_RATE_LIMITED: u32 = 0x13;
 
 /// Stream reset: the other end of the forwarded connection failed or was
 /// aborted (client reset, backend error).

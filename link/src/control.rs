@@ -19,16 +19,17 @@ use std::fmt;
 use bytes::{Buf, BufMut};
 
 use crate::refuse::RefuseReason;
-use crate::wire;
+use crate::wire::{self, HEADER_VERSION};
 
 /// Bytes before a control message body: kind and body length.
-pub const CONTROL_PREFIX_LEN: usize = 3;
+pub(crate) const CONTROL_PREFIX_LEN: usize = 3;
 /// The longest tunnel name a Hello carries, in bytes.
-pub const MAX_NAME_LEN: usize = 64;
+pub(crate) const MAX_NAME_LEN: usize = 64;
 /// The longest token a Hello carries, in bytes.
-pub const MAX_TOKEN_LEN: usize = 4096;
+pub(crate) const MAX_TOKEN_LEN: usize = 4096;
 /// The largest control message accepted, prefix included, in bytes.
-pub const MAX_CONTROL_LEN: usize = CONTROL_PREFIX_LEN + 1 + 1 + MAX_NAME_LEN + 2 + MAX_TOKEN_LEN;
+pub(crate) const MAX_CONTROL_LEN: usize =
+    CONTROL_PREFIX_LEN + 1 + 1 + MAX_NAME_LEN + 2 + MAX_TOKEN_LEN;
 
 /// Message kind: Hello.
 const KIND_HELLO: u8 = 1;
@@ -40,12 +41,12 @@ const KIND_REFUSE: u8 = 3;
 /// The tunnel client's introduction.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Hello {
-    /// The link protocol version the client speaks ([`crate::HEADER_VERSION`]).
+    /// The link protocol version the client speaks ([`HEADER_VERSION`]).
     pub version: u8,
     /// The tunnel name (`[[tunnel]] name` on the gateway): 1 to
-    /// [`MAX_NAME_LEN`] bytes of UTF-8 without control characters.
+    /// 64 (`MAX_NAME_LEN`) bytes of UTF-8 without control characters.
     pub name: String,
-    /// The shared secret, at most [`MAX_TOKEN_LEN`] bytes.
+    /// The shared secret, at most 4096 (`MAX_TOKEN_LEN`) bytes.
     pub token: Vec<u8>,
 }
 
@@ -85,7 +86,7 @@ pub enum ControlError {
     /// A Hello announces a protocol version this build does not speak.
     #[error("unsupported link protocol version {0}")]
     UnknownVersion(u8),
-    /// The declared length exceeds [`MAX_CONTROL_LEN`].
+    /// The declared length exceeds `MAX_CONTROL_LEN`.
     #[error("control message of {declared} bytes exceeds the cap of {MAX_CONTROL_LEN}")]
     Oversize {
         /// The total length the prefix declared, prefix included.
@@ -94,13 +95,13 @@ pub enum ControlError {
     /// The tunnel name is empty.
     #[error("empty tunnel name")]
     EmptyName,
-    /// The tunnel name is longer than [`MAX_NAME_LEN`] bytes.
+    /// The tunnel name is longer than 64 (`MAX_NAME_LEN`) bytes.
     #[error("tunnel name longer than {MAX_NAME_LEN} bytes")]
     NameTooLong,
     /// The tunnel name is not UTF-8 or holds a control character.
     #[error("tunnel name is not printable UTF-8")]
     BadName,
-    /// The token is longer than [`MAX_TOKEN_LEN`] bytes.
+    /// The token is longer than 4096 (`MAX_TOKEN_LEN`) bytes.
     #[error("token longer than {MAX_TOKEN_LEN} bytes")]
     TokenTooLong,
     /// The refuse reason byte is not a known reason.
@@ -152,7 +153,7 @@ impl ControlMessage {
     /// The total message length announced by its first
     /// [`CONTROL_PREFIX_LEN`] bytes, checked against the kind and
     /// [`MAX_CONTROL_LEN`].
-    pub fn frame_len(prefix: [u8; CONTROL_PREFIX_LEN]) -> Result<usize, ControlError> {
+    pub(crate) fn frame_len(prefix: [u8; CONTROL_PREFIX_LEN]) -> Result<usize, ControlError> {
         let [kind, high, low] = prefix;
         if !matches!(kind, KIND_HELLO | KIND_WELCOME | KIND_REFUSE) {
             return Err(ControlError::UnknownKind(kind));
@@ -225,7 +226,7 @@ fn decode_hello(body: &mut impl Buf) -> Result<Hello, ControlError> {
         return Err(ControlError::Truncated);
     }
     let version = body.get_u8();
-    if version != crate::HEADER_VERSION {
+    if version != HEADER_VERSION {
         return Err(ControlError::UnknownVersion(version));
     }
     if body.remaining() < 1 {
@@ -274,7 +275,6 @@ fn check_name(name: &[u8]) -> Result<(), ControlError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::HEADER_VERSION;
 
     fn hello() -> ControlMessage {
         ControlMessage::Hello(Hello {

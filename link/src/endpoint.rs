@@ -1,54 +1,17 @@
 //! QUIC endpoints for both ends of the link: the gateway's listening
 //! endpoint and the tunnel client's dialling endpoint.
 
-use std::io;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 
-use quinn::crypto::rustls::{NoInitialCipherSuite, QuicClientConfig, QuicServerConfig};
+use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
 use quinn::{ClientConfig, Endpoint, ServerConfig};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
+use crate::error::EndpointError;
 use crate::settings::{LinkSettings, Side};
 use crate::socket::bind_endpoint;
 use crate::tls::{self, Trust};
-
-/// Why an endpoint or its TLS configuration could not be set up.
-#[derive(Debug, thiserror::Error)]
-pub enum EndpointError {
-    /// A PEM file could not be read or parsed.
-    #[error("{}: {source}", path.display())]
-    Pem {
-        /// The file.
-        path: PathBuf,
-        /// What went wrong.
-        source: rustls::pki_types::pem::Error,
-    },
-    /// A certificate file holds no certificate.
-    #[error("{}: no certificate found", path.display())]
-    NoCertificates {
-        /// The file.
-        path: PathBuf,
-    },
-    /// No trusted root certificate could be loaded.
-    #[error("no trusted root certificates found")]
-    NoRootCertificates,
-    /// rustls refused the configuration (e.g. a key that does not match).
-    #[error("TLS configuration: {0}")]
-    Tls(#[from] rustls::Error),
-    /// The TLS configuration offers no cipher suite QUIC can use.
-    #[error("TLS configuration unusable for QUIC: {0}")]
-    Quic(#[from] NoInitialCipherSuite),
-    /// The UDP socket could not be bound.
-    #[error("cannot bind {addr}: {source}")]
-    Bind {
-        /// The address.
-        addr: SocketAddr,
-        /// What went wrong.
-        source: io::Error,
-    },
-}
 
 /// The gateway's QUIC server configuration: TLS 1.3 with `cert_chain` and
 /// `key`, ALPN `portico-link/1`, and the gateway-side transport limits.
@@ -106,7 +69,7 @@ pub fn server_endpoint_with_config(
 
 /// The tunnel client's QUIC client configuration: TLS 1.3 verifying the
 /// gateway against `trust`, ALPN `portico-link/1`, client-side limits.
-pub fn client_config(
+pub(crate) fn client_config(
     trust: &Trust,
     settings: &LinkSettings,
 ) -> Result<ClientConfig, EndpointError> {
@@ -118,7 +81,7 @@ pub fn client_config(
 }
 
 /// The tunnel client's endpoint, bound to `bind` (usually `0.0.0.0:0` or
-/// `[::]:0`), with [`client_config`] as its default configuration.
+/// `[::]:0`), with `client_config` as its default configuration.
 pub fn client_endpoint(
     bind: SocketAddr,
     trust: &Trust,

@@ -18,15 +18,14 @@ use std::net::SocketAddr;
 use bytes::{Buf, BufMut};
 use portico_sniff::{Hostname, HostnameError, Protocol};
 
-use crate::HEADER_VERSION;
-use crate::wire::{self, AddrError};
+use crate::wire::{self, AddrError, HEADER_VERSION};
 
 /// Bytes before the header body: version and body length.
-pub const HEADER_PREFIX_LEN: usize = 3;
+pub(crate) const HEADER_PREFIX_LEN: usize = 3;
 
 /// The largest stream header accepted, prefix included, in bytes. A valid
 /// header is at most 295 bytes; the rest is headroom for later versions.
-pub const MAX_HEADER_LEN: usize = 1024;
+pub(crate) const MAX_HEADER_LEN: usize = 1024;
 
 /// Protocol byte: not recognised (or not sniffed).
 const PROTO_UNKNOWN: u8 = 0;
@@ -59,7 +58,7 @@ pub enum HeaderError {
     /// The version byte is not [`HEADER_VERSION`].
     #[error("unknown stream header version {0}")]
     UnknownVersion(u8),
-    /// The declared length exceeds [`MAX_HEADER_LEN`].
+    /// The declared length exceeds 1024 bytes (`MAX_HEADER_LEN`).
     #[error("stream header of {declared} bytes exceeds the cap of {MAX_HEADER_LEN}")]
     Oversize {
         /// The total length the prefix declared, prefix included.
@@ -121,7 +120,7 @@ impl StreamHeader {
 
     /// The total header length announced by its first [`HEADER_PREFIX_LEN`]
     /// bytes, checked against the version and [`MAX_HEADER_LEN`].
-    pub fn frame_len(prefix: [u8; HEADER_PREFIX_LEN]) -> Result<usize, HeaderError> {
+    pub(crate) fn frame_len(prefix: [u8; HEADER_PREFIX_LEN]) -> Result<usize, HeaderError> {
         let [version, high, low] = prefix;
         if version != HEADER_VERSION {
             return Err(HeaderError::UnknownVersion(version));

@@ -4,33 +4,40 @@
 //! header.
 //!
 //! The crate has a sans-IO core and a thin async layer on quinn:
-//! - [`header`] and [`control`] encode and decode the stream header and the
+//! - `header` and `control` encode and decode the stream header and the
 //!   control messages over `bytes::Buf`/`BufMut`, reporting incomplete input
-//!   as `Ok(None)`; [`codes`] names the QUIC application error codes and
-//!   [`refuse`] the reasons a session is refused.
-//! - [`settings`] holds the timeouts, limits and windows; [`tls`] and
-//!   [`endpoint`] build the rustls/quinn configurations and endpoints, on
-//!   the UDP socket `socket` sets up.
-//! - [`accept`] (gateway) and [`connect`] (tunnel client) run the session
-//!   handshake, producing a [`Session`]; [`auth`] provides constant-time
-//!   token comparison and the per-source [`FailureLimiter`].
-//! - [`stream`] opens (gateway) and accepts (client) the per-connection
-//!   streams; [`chunks`] reads a local connection in owned chunks for them.
+//!   as `Ok(None)`, with the field encodings of `wire`; [`codes`] names the
+//!   QUIC application error codes and `refuse` the reasons a session is
+//!   refused.
+//! - `settings` holds the timeouts, limits and windows; `tls` and
+//!   `endpoint` build the rustls/quinn configurations and endpoints, on
+//!   the UDP socket `socket` sets up, failing with the [`EndpointError`] of
+//!   `error`.
+//! - `accept` (gateway) and `connect` (tunnel client) run the session
+//!   handshake, producing a [`Session`] (`session`); `auth` provides
+//!   constant-time token comparison and the per-source [`FailureLimiter`].
+//! - `stream` opens (gateway) and accepts (client) the per-connection
+//!   streams; `chunks` reads a local connection in owned chunks for them.
+//!
+//! Everything the gateway and the tunnel client use is re-exported here;
+//! only [`codes`] is a public module.
 
-pub mod accept;
-pub mod auth;
-pub mod chunks;
 pub mod codes;
-pub mod connect;
-pub mod control;
-pub mod endpoint;
-pub mod header;
-pub mod refuse;
-pub mod session;
-pub mod settings;
+
+mod accept;
+mod auth;
+mod chunks;
+mod connect;
+mod control;
+mod endpoint;
+mod error;
+mod header;
+mod refuse;
+mod session;
+mod settings;
 mod socket;
-pub mod stream;
-pub mod tls;
+mod stream;
+mod tls;
 mod wire;
 
 pub use accept::{AcceptError, accept_connection, accept_session};
@@ -39,19 +46,14 @@ pub use chunks::ChunkReader;
 pub use connect::{ConnectError, connect_session};
 pub use control::{ControlError, ControlMessage, Hello};
 pub use endpoint::{
-    EndpointError, client_config, client_endpoint, server_config, server_config_with_resolver,
-    server_endpoint, server_endpoint_with_config,
+    client_endpoint, server_config, server_config_with_resolver, server_endpoint,
+    server_endpoint_with_config,
 };
-pub use header::{HeaderError, MAX_HEADER_LEN, StreamHeader};
+pub use error::EndpointError;
+pub use header::{HeaderError, StreamHeader};
 pub use refuse::RefuseReason;
 pub use session::Session;
 pub use settings::{LinkSettings, MAX_UDP_PAYLOAD};
-pub use stream::{StreamError, accept_stream, open_stream, read_header};
-pub use tls::{Trust, load_cert_chain, load_private_key};
-
-/// The ALPN protocol name of the link.
-pub const ALPN: &[u8] = b"portico-link/1";
-
-/// The version of the link protocol this build speaks: the stream header's
-/// version byte and the version a Hello announces.
-pub const HEADER_VERSION: u8 = 1;
+pub use stream::{StreamError, read_header};
+pub use tls::{ALPN, Trust, load_cert_chain, load_private_key};
+pub use wire::HEADER_VERSION;

@@ -52,7 +52,7 @@ impl RefuseReason {
 
 impl RefuseReason {
     /// The connection-close code sent after refusing for this reason.
-    pub fn close_code(self) -> u32 {
+    pub(crate) fn close_code(self) -> u32 {
         match self {
             RefuseReason::UnknownName => CLOSE_UNKNOWN_NAME,
             RefuseReason::BadToken => CLOSE_BAD_TOKEN,
@@ -62,7 +62,7 @@ impl RefuseReason {
     }
 
     /// The reason a connection-close code stands for, if it is a refusal.
-    pub fn from_close_code(code: u64) -> Option<Self> {
+    pub(crate) fn from_close_code(code: u64) -> Option<Self> {
         RefuseReason::ALL
             .into_iter()
             .find(|reason| u64::from(reason.close_code()) == code)

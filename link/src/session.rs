@@ -30,7 +30,7 @@ pub struct Session {
 
 impl Session {
     /// Gateway side: opens a stream for a forwarded connection and writes
-    /// its header (see [`stream::open_stream`]).
+    /// its header (see `stream::open_stream`).
     pub async fn open_stream(
         &self,
         header: &StreamHeader,
@@ -39,7 +39,7 @@ impl Session {
     }
 
     /// Client side: waits for the next forwarded connection and reads its
-    /// header (see [`stream::accept_stream`]).
+    /// header (see `stream::accept_stream`).
     pub async fn accept_stream(
         &self,
     ) -> Result<(StreamHeader, SendStream, RecvStream), StreamError> {

@@ -52,7 +52,7 @@ impl StreamError {
 
 /// Gateway side: opens a stream and writes `header`, both within the open
 /// timeout. The caller then writes the bytes already read from the client.
-pub async fn open_stream(
+pub(crate) async fn open_stream(
     conn: &Connection,
     header: &StreamHeader,
     settings: &LinkSettings,
@@ -79,7 +79,7 @@ pub async fn open_stream(
 ///
 /// Cancel safety: cancelling while waiting for a stream loses nothing;
 /// cancelling while a header is being read drops that stream.
-pub async fn accept_stream(
+pub(crate) async fn accept_stream(
     conn: &Connection,
     settings: &LinkSettings,
 ) -> Result<(StreamHeader, SendStream, RecvStream), StreamError> {

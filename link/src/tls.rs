@@ -1,5 +1,5 @@
 //! TLS for the link: rustls with the ring provider, TLS 1.3 only, ALPN
-//! [`crate::ALPN`]; PEM loading of certificates, keys and trust anchors.
+//! [`ALPN`]; PEM loading of certificates, keys and trust anchors.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -9,8 +9,10 @@ use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-use crate::ALPN;
-use crate::endpoint::EndpointError;
+use crate::error::EndpointError;
+
+/// The ALPN protocol name of the link.
+pub const ALPN: &[u8] = b"portico-link/1";
 
 /// Which certificates the tunnel client accepts for the gateway.
 #[derive(Debug, Clone)]

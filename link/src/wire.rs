@@ -6,6 +6,10 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV
 
 use bytes::{Buf, BufMut};
 
+/// The version of the link protocol this build speaks: the stream header's
+/// version byte and the version a Hello announces.
+pub const HEADER_VERSION: u8 = 1;
+
 /// Address family byte for IPv4.
 pub(crate) const FAMILY_V4: u8 = 4;
 /// Address family byte for IPv6.

@@ -1,7 +1,7 @@
 //! `host[:port]` authorities as HTTP `Host` headers, absolute-form request
 //! targets and dial lines carry them, with IPv6 literals in brackets.
 
-use crate::{Hostname, HostnameError};
+use crate::hostname::{Hostname, HostnameError};
 
 /// Why an authority does not parse.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,22 +1,8 @@
 //! The entry point that runs the enabled detectors over the bytes so far
 //! and combines their answers (the rules are on [`detect`]).
 
-use crate::{Detection, Error, Limits, Malformed, Protocol, ProtocolSet, Status};
-
-/// One detector's answer over the bytes so far.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Verdict {
-    /// These bytes cannot be this protocol.
-    NotMine,
-    /// These bytes could still be this protocol; more are needed.
-    Partial,
-    /// The bytes are this protocol, and this is what they say.
-    Complete(Detection),
-    /// The bytes are this protocol, but malformed.
-    Malformed(Malformed),
-    /// The bytes are this protocol, but its header exceeds its cap.
-    TooLarge,
-}
+use crate::types::{Detection, Error, Limits, Protocol, ProtocolSet, Status, Verdict};
+use crate::{dial, http, tls, xmpp};
 
 /// Detects the protocol and hostname in `buf`, the bytes a client sent so
 /// far, among the `enabled` protocols.
@@ -85,28 +71,26 @@ pub fn detect(
     }
 }
 
-/// Runs one protocol's detector.
-fn run(protocol: Protocol, buf: &[u8], limits: &Limits) -> Verdict {
-    match protocol {
-        Protocol::Tls => crate::tls::sniff(buf, limits),
-        Protocol::Http => crate::http::sniff(buf, limits),
-        Protocol::Xmpp => crate::xmpp::sniff(buf, limits),
-        Protocol::Dial => crate::dial::sniff(buf),
+impl Limits {
+    /// The largest number of bytes any enabled detector may need; a caller
+    /// sizes its peek buffer with this.
+    pub fn max_peek(&self) -> usize {
+        // The TLS detector bounds the *handshake message*; the peek buffer
+        // also holds its record headers (see `tls::max_record_bytes`).
+        tls::max_record_bytes(self.tls_hello)
+            .max(self.http_head)
+            .max(self.xmpp_head)
+            .max(dial::MAX_LINE)
     }
 }
 
-impl Detection {
-    /// A detection of `protocol` naming `host`, with nothing to consume and
-    /// no details yet.
-    pub fn new(protocol: Protocol, host: Option<crate::Hostname>) -> Detection {
-        Detection {
-            protocol,
-            host,
-            port: None,
-            consume: 0,
-            tls: None,
-            http: None,
-        }
+/// Runs one protocol's detector.
+fn run(protocol: Protocol, buf: &[u8], limits: &Limits) -> Verdict {
+    match protocol {
+        Protocol::Tls => tls::sniff(buf, limits),
+        Protocol::Http => http::sniff(buf, limits),
+        Protocol::Xmpp => xmpp::sniff(buf, limits),
+        Protocol::Dial => dial::sniff(buf),
     }
 }
 

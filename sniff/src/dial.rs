@@ -13,14 +13,13 @@
 //! [`MAX_LINE`] is too large, a CR not followed by LF is malformed.
 
 use crate::authority::{self, EmptyPort};
-use crate::detect::Verdict;
-use crate::{Detection, Malformed, Protocol};
+use crate::types::{Detection, Malformed, Protocol, Verdict};
 
 /// The longest dial line accepted, in bytes, including `DIAL `, the port and
 /// the line end. It holds any valid name without a port (5 + 253 + 2 = 260
 /// bytes with CRLF), and names up to 249 bytes with a five-digit port and
-/// CRLF. A caller's buffer of [`crate::Limits::max_peek`] bytes holds it.
-pub const MAX_LINE: usize = 262;
+/// CRLF. `Limits::max_peek` counts it, so a caller's peek buffer holds it.
+pub(crate) const MAX_LINE: usize = 262;
 
 /// The fixed start of a dial line.
 const PREFIX: &[u8] = b"DIAL ";

@@ -20,9 +20,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
 /// The longest DNS name accepted, in bytes, without the trailing dot.
-pub const MAX_NAME_LEN: usize = 253;
+pub(crate) const MAX_NAME_LEN: usize = 253;
 /// The longest DNS label accepted, in bytes.
-pub const MAX_LABEL_LEN: usize = 63;
+pub(crate) const MAX_LABEL_LEN: usize = 63;
 /// The longest input [`Hostname::parse`] considers as an IP literal; longer
 /// input with a `:` is rejected without parsing (an IPv6 text form is at most
 /// 45 bytes).
@@ -38,13 +38,13 @@ pub enum HostnameError {
     /// Empty (or only a dot).
     #[error("empty hostname")]
     Empty,
-    /// Longer than [`MAX_NAME_LEN`] bytes.
+    /// Longer than 253 bytes (`MAX_NAME_LEN`).
     #[error("hostname longer than 253 bytes")]
     TooLong,
     /// Two dots in a row, or a leading dot.
     #[error("hostname has an empty label")]
     EmptyLabel,
-    /// A label longer than [`MAX_LABEL_LEN`] bytes.
+    /// A label longer than 63 bytes (`MAX_LABEL_LEN`).
     #[error("hostname label longer than 63 bytes")]
     LabelTooLong,
     /// A label holds a byte other than a letter, digit or hyphen, or starts
@@ -111,7 +111,7 @@ impl Hostname {
     }
 
     /// Whether this is an IPv4 or IPv6 literal rather than a DNS name.
-    pub fn is_ip(&self) -> bool {
+    pub(crate) fn is_ip(&self) -> bool {
         self.ip().is_some()
     }
 

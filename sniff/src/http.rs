@@ -5,7 +5,7 @@
 //!   (`GET`, `POST`, … see `KNOWN_METHODS`) and SP, or with a request line
 //!   shaped `method SP target SP HTTP/` (any method of RFC 9110 `tchar`s,
 //!   target free of spaces and control bytes), unless it starts with `DIAL ` (a dial line,
-//!   see [`crate::detect`]). Anything else is not HTTP: an SSH banner is "no
+//!   see `detect`). Anything else is not HTTP: an SSH banner is "no
 //!   match", never a malformed request. No empty lines may precede the request
 //!   line.
 //! - The 24-byte preface `PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n` is HTTP with no host
@@ -31,11 +31,10 @@
 //!   the part after the authority, `/` when empty; for authority-form, empty).
 
 use crate::authority::{self, Authority, EmptyPort};
-use crate::detect::Verdict;
-use crate::{Detection, Http, Limits, Malformed, Protocol};
+use crate::types::{Detection, Http, Limits, Malformed, Protocol, Verdict};
 
 /// The HTTP/2 prior-knowledge connection preface (RFC 9113 section 3.4).
-pub const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+pub(crate) const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 /// The shortest header line `httparse` accepts (`a:` and LF), used to bound
 /// the header array by the head cap.

@@ -7,24 +7,27 @@
 //! input cannot be routed. The answer never depends on how the bytes were
 //! split across reads, and no input makes it panic.
 //!
-//! Modules: [`tls`] (ClientHello SNI and ALPN), [`http`] (HTTP/1.x `Host`
-//! and the HTTP/2 preface), [`xmpp`] (stream header `to`), [`dial`] (the
+//! Modules: `tls` (ClientHello SNI and ALPN), `http` (HTTP/1.x `Host`
+//! and the HTTP/2 preface), `xmpp` (stream header `to`), `dial` (the
 //! `DIAL host[:port]` line), [`proxy`] (PROXY protocol v1/v2 headers from a
-//! trusted balancer), [`hostname`] (normalising and validating names).
+//! trusted balancer), `hostname` (normalising and validating names, behind
+//! [`Hostname`]). The detectors share the vocabulary of `types` (what they
+//! return and the caps they obey) and `authority` (`host[:port]`); `detect`
+//! runs them and sits above them all.
 //! The rules that decide which protocol owns which bytes, and how the
 //! detectors' answers combine, are documented on [`detect()`]; each
 //! protocol module documents its own grammar, caps and errors.
 
-pub mod dial;
-pub mod hostname;
-pub mod http;
 pub mod proxy;
-pub mod tls;
-pub mod xmpp;
 
 mod authority;
 mod detect;
+mod dial;
+mod hostname;
+mod http;
+mod tls;
 mod types;
+mod xmpp;
 
 pub use detect::detect;
 pub use hostname::{Hostname, HostnameError};

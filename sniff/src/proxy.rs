@@ -2,13 +2,13 @@
 //! of the client's bytes when a trusted balancer sends them, and encoded in
 //! front of the bytes the gateway forwards to a backend.
 //!
-//! Not part of [`crate::detect`]: the gateway calls [`parse`] first on
+//! Not part of `detect`: the gateway calls [`parse`] first on
 //! listeners that accept PROXY headers, and [`could_be_proxy`] on the others
 //! to refuse a header from an untrusted source.
 //!
 //! - v1: `PROXY TCP4|TCP6 src dst sport dport\r\n` (single spaces, addresses
 //!   of the named family, decimal ports) or `PROXY UNKNOWN…\r\n`; at most
-//!   [`MAX_V1_LEN`] bytes including CRLF.
+//!   107 bytes (`MAX_V1_LEN`) including CRLF.
 //! - v2: the 12-byte signature, version 2, command LOCAL or PROXY, then
 //!   family/protocol AF_INET or AF_INET6 with STREAM (or AF_UNSPEC), a 16-bit
 //!   length; TLVs after the addresses are skipped. The whole header is at
@@ -17,15 +17,15 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use crate::Status;
 use crate::authority::parse_port;
+use crate::types::Status;
 
 /// The v1 signature.
-pub const V1_SIGNATURE: &[u8; 6] = b"PROXY ";
+pub(crate) const V1_SIGNATURE: &[u8; 6] = b"PROXY ";
 /// The v2 signature.
-pub const V2_SIGNATURE: &[u8; 12] = b"\r\n\r\n\0\r\nQUIT\n";
+pub(crate) const V2_SIGNATURE: &[u8; 12] = b"\r\n\r\n\0\r\nQUIT\n";
 /// The longest v1 header, CRLF included (the spec's worst case, TCP6).
-pub const MAX_V1_LEN: usize = 107;
+pub(crate) const MAX_V1_LEN: usize = 107;
 /// The longest v2 header accepted: the 16-byte fixed part plus 1024 bytes of
 /// addresses (36 for TCP6) and TLVs (a balancer's SNI, unique ID, TLS details).
 pub const MAX_V2_LEN: usize = 16 + 1024;

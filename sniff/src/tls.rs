@@ -29,8 +29,8 @@ use std::borrow::Cow;
 
 use tls_parser::TlsExtension;
 
-use crate::detect::Verdict;
-use crate::{Detection, Hostname, Limits, Malformed, Protocol, Tls};
+use crate::hostname::Hostname;
+use crate::types::{Detection, Limits, Malformed, Protocol, Tls, Verdict};
 
 /// The TLS record content type of handshake messages.
 const CONTENT_HANDSHAKE: u8 = 22;
@@ -53,7 +53,7 @@ const SNI_HOST_NAME: u8 = 0;
 /// ClientHello of at most `tls_hello` bytes: the handshake message with its
 /// 4-byte header, one record header, and one more record header per 80 bytes
 /// of message, which admits any hello split into records of 80 bytes or more.
-pub fn max_record_bytes(tls_hello: usize) -> usize {
+pub(crate) fn max_record_bytes(tls_hello: usize) -> usize {
     let message = tls_hello.saturating_add(HANDSHAKE_HEADER_LEN);
     message
         .saturating_add(message / 16)

@@ -1,6 +1,6 @@
 //! The vocabulary of detection: protocols, limits, outcomes and errors.
 
-use crate::Hostname;
+use crate::hostname::Hostname;
 
 /// A protocol the gateway can recognise from a client's first bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -130,20 +130,12 @@ impl Limits {
     /// Default HTTP head cap.
     pub const DEFAULT_HTTP_HEAD: usize = 16 * 1024;
     /// Default HTTP header count cap.
-    pub const DEFAULT_HTTP_HEADERS: usize = 100;
+    pub(crate) const DEFAULT_HTTP_HEADERS: usize = 100;
     /// Default XMPP head cap.
     pub const DEFAULT_XMPP_HEAD: usize = 4 * 1024;
 
-    /// The largest number of bytes any enabled detector may need; a caller
-    /// sizes its peek buffer with this.
-    pub fn max_peek(&self) -> usize {
-        // The TLS detector bounds the *handshake message*; the peek buffer
-        // also holds its record headers (see `tls::max_record_bytes`).
-        crate::tls::max_record_bytes(self.tls_hello)
-            .max(self.http_head)
-            .max(self.xmpp_head)
-            .max(crate::dial::MAX_LINE)
-    }
+    // `max_peek`, which needs every detector's own bound, is defined beside
+    // the detectors in `detect`.
 }
 
 impl Default for Limits {
@@ -200,6 +192,21 @@ pub struct Detection {
     pub http: Option<Http>,
 }
 
+impl Detection {
+    /// A detection of `protocol` naming `host`, with nothing to consume and
+    /// no details yet.
+    pub(crate) fn new(protocol: Protocol, host: Option<Hostname>) -> Detection {
+        Detection {
+            protocol,
+            host,
+            port: None,
+            consume: 0,
+            tls: None,
+            http: None,
+        }
+    }
+}
+
 /// Progress of a detection over the bytes seen so far.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Status<T> {
@@ -207,6 +214,21 @@ pub enum Status<T> {
     Partial,
     /// Done.
     Complete(T),
+}
+
+/// One detector's answer over the bytes so far.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// These bytes cannot be this protocol.
+    NotMine,
+    /// These bytes could still be this protocol; more are needed.
+    Partial,
+    /// The bytes are this protocol, and this is what they say.
+    Complete(Detection),
+    /// The bytes are this protocol, but malformed.
+    Malformed(Malformed),
+    /// The bytes are this protocol, but its header exceeds its cap.
+    TooLarge,
 }
 
 /// Why a protocol's bytes are malformed; lets the gateway log the reason and

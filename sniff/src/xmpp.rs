@@ -27,13 +27,13 @@ use quick_xml::NsReader;
 use quick_xml::events::Event;
 use quick_xml::name::{Namespace, QName, ResolveResult};
 
-use crate::detect::Verdict;
-use crate::{Detection, Hostname, Limits, Malformed, Protocol};
+use crate::hostname::Hostname;
+use crate::types::{Detection, Limits, Malformed, Protocol, Verdict};
 
 /// The namespace of the `stream` element.
-pub const NS_STREAMS: &str = "http://etherx.jabber.org/streams";
+pub(crate) const NS_STREAMS: &str = "http://etherx.jabber.org/streams";
 /// The default namespaces a stream header may declare.
-pub const CONTENT_NAMESPACES: [&str; 2] = ["jabber:client", "jabber:server"];
+pub(crate) const CONTENT_NAMESPACES: [&str; 2] = ["jabber:client", "jabber:server"];
 
 /// The start of an XML declaration (followed by whitespace).
 const DECL_START: &[u8] = b"<?xml";

@@ -31,7 +31,7 @@ pub(crate) struct Identity {
 
 impl Identity {
     /// The identity `config` describes.
-    pub fn of(config: &TunnelConfig) -> Self {
+    pub(crate) fn of(config: &TunnelConfig) -> Self {
         Identity {
             gateway: config.gateway.clone(),
             name: config.name.clone(),

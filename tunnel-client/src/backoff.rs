@@ -13,7 +13,7 @@ use crate::settings::BackoffSettings;
 /// exceeds `max`, and clients that lost the gateway together do not all
 /// come back in the same instant.
 #[derive(Debug, Clone)]
-pub struct Backoff {
+pub(crate) struct Backoff {
     /// The limits.
     settings: BackoffSettings,
     /// Failures in a row since the last reset.
@@ -22,7 +22,7 @@ pub struct Backoff {
 
 impl Backoff {
     /// A back-off with no failures yet.
-    pub fn new(settings: BackoffSettings) -> Self {
+    pub(crate) fn new(settings: BackoffSettings) -> Self {
         Backoff {
             settings,
             failures: 0,
@@ -30,7 +30,7 @@ impl Backoff {
     }
 
     /// The ceiling of the next delay, before jitter.
-    pub fn ceiling(&self) -> Duration {
+    pub(crate) fn ceiling(&self) -> Duration {
         let factor = 1u32.checked_shl(self.failures).unwrap_or(u32::MAX);
         self.settings
             .initial
@@ -40,7 +40,7 @@ impl Backoff {
 
     /// The delay before the next attempt, with `random` choosing where in
     /// `[ceiling/2, ceiling]` it falls; counts one more failure.
-    pub fn next_delay(&mut self, random: u64) -> Duration {
+    pub(crate) fn next_delay(&mut self, random: u64) -> Duration {
         let ceiling = self.ceiling();
         let half = ceiling / 2;
         let span = u64::try_from((ceiling - half).as_nanos()).unwrap_or(u64::MAX);
@@ -56,14 +56,14 @@ impl Backoff {
     }
 
     /// Forgets the failures: the next delay is short again.
-    pub fn reset(&mut self) {
+    pub(crate) fn reset(&mut self) {
         self.failures = 0;
     }
 }
 
 /// A random value for [`Backoff::next_delay`]. Each `RandomState` carries
 /// fresh keys, which is all the randomness jitter needs.
-pub fn jitter() -> u64 {
+pub(crate) fn jitter() -> u64 {
     std::hash::RandomState::new().build_hasher().finish()
 }
 

@@ -75,12 +75,6 @@ pub enum RunError {
     Tun(#[from] TunError),
 }
 
-/// Runs the client with `config` and default settings until `shutdown`.
-pub async fn run_client(config: TunnelConfig, shutdown: CancellationToken) -> Result<(), RunError> {
-    let (_keep, configs) = watch::channel(Arc::new(config));
-    run_client_with(configs, ClientOptions::default(), shutdown).await
-}
-
 /// Runs the client until `shutdown` is cancelled, then drains and closes
 /// the session and shuts TUN delivery down (removing its routes).
 ///

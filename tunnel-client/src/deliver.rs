@@ -245,15 +245,10 @@ fn original_target(to: SocketAddr, client: IpAddr, tun: &Tun) -> Result<SocketAd
     }
 }
 
-/// `addr` with an IPv4-mapped IPv6 address turned into IPv4.
+/// `addr` with an IPv4-mapped IPv6 address turned into IPv4. Addresses from
+/// a stream header carry no IPv6 flow label or scope id, so none is lost.
 fn normalise(addr: SocketAddr) -> SocketAddr {
-    match addr.ip() {
-        IpAddr::V6(ip) => match ip.to_ipv4_mapped() {
-            Some(v4) => SocketAddr::new(IpAddr::V4(v4), addr.port()),
-            None => addr,
-        },
-        IpAddr::V4(_) => addr,
-    }
+    SocketAddr::new(addr.ip().to_canonical(), addr.port())
 }
 
 #[cfg(test)]

@@ -4,27 +4,29 @@
 //! from the original client address.
 //!
 //! How the modules fit:
-//! - [`client`] runs the reconnect loop ([`run_client`]): [`attempt`]
-//!   resolves the gateway and runs the handshake, [`backoff`] spaces the
-//!   attempts, and a live session accepts one stream per connection.
-//! - Each stream is delivered in its own task: the header names the host,
-//!   [`services`] picks the `[[service]]`, and [`relay`] copies both ways.
-//!   `source = "original"` services are reached through [`tun`].
+//! - `client` runs the reconnect loop ([`run_client_with`]): `attempt`
+//!   resolves the gateway and runs the handshake, `backoff` spaces the
+//!   attempts, and a live session (`link`) accepts one stream per
+//!   connection.
+//! - Each stream is delivered in its own task (`deliver`): the header names
+//!   the host, `services` picks the `[[service]]`, and `relay` copies both
+//!   ways. `source = "original"` services are reached through [`tun`].
 //! - [`daemon`] is the program around it: signals, reload, systemd.
-//! - [`settings`] holds every timeout and limit with its default.
+//! - `settings` holds every timeout and limit with its default
+//!   ([`ClientSettings`]).
 
+pub mod daemon;
 pub mod tun;
 
-pub mod attempt;
-pub mod backoff;
-pub mod client;
-pub mod daemon;
+mod attempt;
+mod backoff;
+mod client;
 mod deliver;
 mod link;
-pub mod relay;
-pub mod services;
-pub mod settings;
+mod relay;
+mod services;
+mod settings;
 
 pub use attempt::AttemptError;
-pub use client::{ClientEvent, ClientOptions, EventHook, RunError, run_client, run_client_with};
+pub use client::{ClientEvent, ClientOptions, EventHook, RunError, run_client_with};
 pub use settings::{BackoffSettings, ClientSettings};

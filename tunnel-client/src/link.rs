@@ -31,7 +31,7 @@ pub(crate) struct Link {
 
 impl Link {
     /// A link for a freshly established session.
-    pub fn new(session: Session, endpoint: Endpoint, gateway: SocketAddr) -> Self {
+    pub(crate) fn new(session: Session, endpoint: Endpoint, gateway: SocketAddr) -> Self {
         Link {
             session,
             endpoint,
@@ -47,7 +47,7 @@ impl Link {
     ///
     /// Cancel safety: cancelling it loses no stream, and the tasks already
     /// started keep running.
-    pub async fn serve(
+    pub(crate) async fn serve(
         &self,
         delivery: &Delivery,
         permits: &Arc<Semaphore>,
@@ -83,7 +83,7 @@ impl Link {
     /// up to the shutdown grace for open ones to finish, then closes the
     /// session normally and waits, within the close timeout, for its tasks
     /// to end and the close to reach the gateway.
-    pub async fn drain(self, settings: ClientSettings) {
+    pub(crate) async fn drain(self, settings: ClientSettings) {
         let session = self.session.id;
         self.streams.close();
         let finished = self.streams.wait();

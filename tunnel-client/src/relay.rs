@@ -11,7 +11,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 /// Bytes relayed on one forwarded connection.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Transferred {
+pub(crate) struct Transferred {
     /// From the gateway (the remote client) to the local service.
     pub to_service: u64,
     /// From the local service back to the gateway.
@@ -20,7 +20,7 @@ pub struct Transferred {
 
 /// Why a relay stopped before both directions finished.
 #[derive(Debug, thiserror::Error)]
-pub enum RelayError {
+pub(crate) enum RelayError {
     /// Reading from the link stream failed (e.g. the gateway reset it
     /// because the remote client went away, or the session was lost).
     #[error("link stream read: {0}")]
@@ -46,7 +46,7 @@ pub enum RelayError {
 /// On error the caller resets the link stream; dropping `local` closes the
 /// local connection. `transferred` is updated as bytes go through, so it is
 /// accurate on error too.
-pub async fn relay<S>(
+pub(crate) async fn relay<S>(
     send: &mut SendStream,
     recv: &mut RecvStream,
     local: S,

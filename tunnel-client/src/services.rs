@@ -8,20 +8,20 @@ use portico_sniff::Hostname;
 /// An immutable snapshot of the configured services; a reload replaces the
 /// whole table.
 #[derive(Debug, Clone, Default)]
-pub struct ServiceTable {
+pub(crate) struct ServiceTable {
     /// In configuration order: among equally specific matches the first wins.
     services: Vec<Service>,
 }
 
 impl ServiceTable {
     /// A table of `services`.
-    pub fn new(services: Vec<Service>) -> Self {
+    pub(crate) fn new(services: Vec<Service>) -> Self {
         ServiceTable { services }
     }
 
     /// The service for a connection to `host` (`None`: the connection named
     /// no host, which only `*` takes).
-    pub fn lookup(&self, host: Option<&Hostname>) -> Option<&Service> {
+    pub(crate) fn lookup(&self, host: Option<&Hostname>) -> Option<&Service> {
         let mut best: Option<(&Service, portico_config::Specificity)> = None;
         for service in &self.services {
             let specificity = service
@@ -40,13 +40,8 @@ impl ServiceTable {
     }
 
     /// How many services the table holds.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.services.len()
-    }
-
-    /// Whether the table holds no service.
-    pub fn is_empty(&self) -> bool {
-        self.services.is_empty()
     }
 }
 

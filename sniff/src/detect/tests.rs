@@ -1,6 +1,7 @@
 //! Unit tests for combining the detectors.
 
 use super::*;
+use crate::types::Malformed;
 
 const TLS: &[u8] = include_bytes!("../tls/curl_client_hello.bin");
 const HTTP: &[u8] = b"GET / HTTP/1.1\r\nHost: www.example.org\r\n\r\n";

@@ -8,7 +8,7 @@ use smoltcp::time::Instant;
 
 /// Most packets queued for transmission before smoltcp is told to wait:
 /// the stack task writes them to the TUN and polls again.
-pub const TX_BATCH: usize = 256;
+pub(super) const TX_BATCH: usize = 256;
 
 /// IP packets between smoltcp and the TUN device.
 pub(crate) struct PacketQueues {

@@ -1,14 +1,14 @@
 //! TUN delivery (`source = "original"`): connections reach local services
 //! from the original client address and port.
 //!
-//! A TUN device carries a userspace TCP/IP stack ([`stack`], smoltcp in
+//! A TUN device carries a userspace TCP/IP stack (`stack`, smoltcp in
 //! `any_ip` mode). For each forwarded connection the stack opens a TCP
 //! connection *from* the client's address to the service address, which
 //! lives on `lo`; the kernel delivers it to the service, whose `accept()`
 //! sees the client. The service's replies find their way back into the TUN
-//! through per-peer routes ([`peers`]) that [`netlink`] installs, tagged with
-//! [`ROUTE_PROTOCOL_TAG`] so that a crash leaves nothing [`sweep_stale`]
-//! cannot find.
+//! through per-peer routes (`peers`) that `netlink` installs, tagged with
+//! [`ROUTE_PROTOCOL_TAG`] so that a crash leaves nothing the sweep at the
+//! next [`TunDelivery::start`] cannot find.
 //!
 //! Known limit: a service bound only to 127.0.0.1 cannot be reached this
 //! way; the kernel drops packets for loopback destinations that arrive on
@@ -19,69 +19,25 @@ mod device;
 mod error;
 mod netlink;
 mod peers;
+mod settings;
 mod stack;
 mod stream;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Duration;
 
 use portico_config::model::{RouteMode, Tun};
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
 pub use error::TunError;
-pub use netlink::{MAIN_TABLE, NETLINK_TIMEOUT, ROUTE_PROTOCOL_TAG, RULE_PRIORITY, Swept};
-pub use stack::{IDLE_POLL, ORPHAN_TIMEOUT, RX_BATCH};
+pub use netlink::{ROUTE_PROTOCOL_TAG, RULE_PRIORITY};
+pub use settings::TunSettings;
 pub use stream::TunStream;
 
-use netlink::Netlink;
+use netlink::{MAIN_TABLE, Netlink, Swept};
 use peers::PeerRoutes;
 use stack::{Handshake, Stack};
-
-/// Bounds and tuning of TUN delivery; [`TunSettings::default`] gives the
-/// documented defaults.
-#[derive(Debug, Clone)]
-pub struct TunSettings {
-    /// MTU of the TUN device (default 65535: the device never leaves the
-    /// host, so large packets stand in for segmentation offload).
-    pub mtu: u16,
-    /// Transmit queue length of the TUN device (default 10000; the kernel's
-    /// 500 drops packets under many concurrent connections).
-    pub txqueuelen: u32,
-    /// Receive buffer of each connection in bytes (default 64 KiB).
-    pub socket_rx_buf: usize,
-    /// Send buffer of each connection in bytes (default 64 KiB).
-    pub socket_tx_buf: usize,
-    /// Open connections at most (default 1024); memory is about
-    /// `max_connections × (socket_rx_buf + socket_tx_buf)`.
-    pub max_connections: usize,
-    /// How long a client's route stays after its last connection closed
-    /// (default 10 s), for the closing handshake and quick reconnects.
-    pub route_linger: Duration,
-    /// How long a connection attempt waits for the service (default 5 s).
-    pub connect_timeout: Duration,
-}
-
-impl Default for TunSettings {
-    fn default() -> Self {
-        Self {
-            mtu: 65535,
-            txqueuelen: 10_000,
-            socket_rx_buf: 64 * 1024,
-            socket_tx_buf: 64 * 1024,
-            max_connections: 1024,
-            route_linger: Duration::from_secs(10),
-            connect_timeout: Duration::from_secs(5),
-        }
-    }
-}
-
-/// Removes the tagged routes (all tables) and the policy rules for `table`
-/// that an earlier run left behind, e.g. after a crash.
-pub async fn sweep_stale(table: u32) -> Result<Swept, TunError> {
-    Netlink::open()?.sweep(table).await
-}
 
 /// A running TUN delivery: the device, the stack task and the routes.
 pub struct TunDelivery {

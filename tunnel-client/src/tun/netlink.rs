@@ -12,7 +12,7 @@ use rtnetlink::packet_route::rule::{RuleAction, RuleAttribute, RuleMessage};
 use rtnetlink::{Handle, IpVersion, RouteMessageBuilder};
 use tokio::task::JoinHandle;
 
-use super::TunError;
+use super::error::TunError;
 
 /// Protocol number carried by every route this module adds (`proto 156`
 /// in `ip route`): the sweep deletes every route with it, in every table.
@@ -23,17 +23,17 @@ pub const ROUTE_PROTOCOL_TAG: u8 = 0x9c;
 pub const RULE_PRIORITY: u32 = 9156;
 
 /// The kernel's `main` routing table.
-pub const MAIN_TABLE: u32 = 254;
+pub(crate) const MAIN_TABLE: u32 = 254;
 
 /// `errno` of deleting a route that does not exist.
 const ESRCH: i32 = 3;
 
 /// How long one netlink request may take before it counts as failed.
-pub const NETLINK_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const NETLINK_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What [`Netlink::sweep`] removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Swept {
+pub(crate) struct Swept {
     /// Tagged routes deleted, all tables and both families together.
     pub routes: usize,
     /// Rules at [`RULE_PRIORITY`] for the table deleted.

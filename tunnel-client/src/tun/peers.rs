@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio::sync::Mutex;
 
-use super::TunError;
+use super::error::TunError;
 use super::netlink::Netlink;
 
 /// Reference counts of open connections per client IP, and their routes.

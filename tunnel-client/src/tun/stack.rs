@@ -16,17 +16,18 @@ use tokio::sync::Notify;
 use tun_rs::AsyncDevice;
 
 use super::device::PacketQueues;
-use super::{TunError, TunSettings};
+use super::error::TunError;
+use super::settings::TunSettings;
 
 /// Most packets read from the TUN before smoltcp processes them.
-pub const RX_BATCH: usize = 64;
+pub(crate) const RX_BATCH: usize = 64;
 
 /// Longest sleep of an idle stack task between two polls.
-pub const IDLE_POLL: Duration = Duration::from_secs(1);
+pub(crate) const IDLE_POLL: Duration = Duration::from_secs(1);
 
 /// Idle timeout given to a socket whose handle was dropped before it
 /// finished closing: it is aborted after this long without progress.
-pub const ORPHAN_TIMEOUT: Duration = Duration::from_secs(60);
+pub(crate) const ORPHAN_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// State the stack task and the connection handles share.
 pub(crate) struct Stack {

@@ -14,7 +14,7 @@ use super::peers::PeerLease;
 use super::stack::Stack;
 
 /// A TCP connection from an original client address to a local service,
-/// opened through the userspace stack by [`super::TunDelivery::connect`].
+/// opened through the userspace stack (by `TunDelivery::connect`).
 ///
 /// `poll_shutdown` sends FIN once the queued bytes are out (half-close);
 /// reading continues until the service closes its side. Dropping the stream
