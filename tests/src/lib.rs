@@ -2,8 +2,9 @@
 //! binaries, starting the real `portico-gateway` and real third-party peers
 //! (nginx, HAProxy, Prosody) on loopback, and small Rust peers (echo and
 //! HTTP responders) for counting what reaches a backend. Also the in-process
-//! pieces of the tests that run `portico-gateway`'s ACME manager as a
-//! library against Pebble.
+//! pieces of the tests that run `portico-gateway`'s ACME manager or
+//! `portico-tunnel`'s delivery as libraries against Pebble or inside a
+//! network namespace.
 //!
 //! Every peer is a [`process::Peer`] or owns one: its output goes to a log
 //! file, and it is killed and reaped when dropped (its log is printed when
@@ -33,6 +34,7 @@ pub mod sshd;
 pub mod tls;
 pub mod tools;
 pub mod tunnel;
+pub mod tunnel_inproc;
 pub mod tunnel_scene;
 
 use std::time::Duration;
