@@ -7,6 +7,9 @@ use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
 const BIN: &str = env!("CARGO_BIN_EXE_portico-gateway");
 
 /// Upper bound for the binary to report readiness; a failure bound, not a
@@ -29,6 +32,13 @@ impl Drop for KillOnDrop {
             let _ = self.0.wait();
         }
     }
+}
+
+/// Sends `signal` to process `pid` (what `kill -SIG pid` does, without
+/// needing the `kill` program).
+fn send(pid: u32, signal: Signal) -> anyhow::Result<()> {
+    kill(Pid::from_raw(i32::try_from(pid)?), signal)?;
+    Ok(())
 }
 
 fn gateway(args: &[&str]) -> anyhow::Result<Output> {
@@ -162,10 +172,8 @@ fn runs_until_sigterm_and_exits_zero() -> anyhow::Result<()> {
         all + &rest
     });
     let ready = rx.recv_timeout(READY_WAIT);
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.0.id().to_string()])
-        .status()?;
-    assert!(killed.success(), "kill -TERM failed");
+    let killed = send(child.0.id(), Signal::SIGTERM);
+    assert!(killed.is_ok(), "kill -TERM failed: {killed:?}");
     let status = child.0.wait()?;
     let log = reader
         .join()
@@ -225,11 +233,7 @@ fn sighup_reloads_and_systemd_hears_of_it() -> anyhow::Result<()> {
         let _ = BufReader::new(stderr).read_to_string(&mut all);
         all
     });
-    let hup = |pid: u32| {
-        Command::new("kill")
-            .args(["-HUP", &pid.to_string()])
-            .status()
-    };
+    let hup = |pid: u32| send(pid, Signal::SIGHUP);
     let result = (|| -> anyhow::Result<()> {
         assert_eq!(next_message()?, "READY=1");
         assert_eq!(
@@ -239,7 +243,7 @@ fn sighup_reloads_and_systemd_hears_of_it() -> anyhow::Result<()> {
 
         // An invalid file is rejected and the running routes stay.
         write_config(dir.path(), "[[listener]]\nbind = 5\n")?;
-        assert!(hup(child.0.id())?.success());
+        hup(child.0.id())?;
         assert!(next_message()?.starts_with("RELOADING=1\nMONOTONIC_USEC="));
         assert_eq!(next_message()?, "READY=1");
         assert_eq!(
@@ -251,7 +255,7 @@ fn sighup_reloads_and_systemd_hears_of_it() -> anyhow::Result<()> {
         // to a backend that is down.
         let catch_all = named_only.replace("[\"example.org\"]", "[\"*\"]");
         write_config(dir.path(), &catch_all)?;
-        assert!(hup(child.0.id())?.success());
+        hup(child.0.id())?;
         assert!(next_message()?.starts_with("RELOADING=1"));
         assert_eq!(next_message()?, "READY=1");
         assert_eq!(
@@ -260,16 +264,14 @@ fn sighup_reloads_and_systemd_hears_of_it() -> anyhow::Result<()> {
         );
         Ok(())
     })();
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.0.id().to_string()])
-        .status()?;
+    let killed = send(child.0.id(), Signal::SIGTERM);
     let stopping = next_message();
     let status = child.0.wait()?;
     let log = reader
         .join()
         .map_err(|_| anyhow::anyhow!("stderr reader panicked"))?;
     result.map_err(|e| anyhow::anyhow!("{e:#}\nlog:\n{log}"))?;
-    assert!(killed.success());
+    assert!(killed.is_ok(), "kill -TERM failed: {killed:?}");
     assert_eq!(stopping?, "STOPPING=1");
     assert_eq!(status.code(), Some(0), "log:\n{log}");
     assert!(log.contains("reload rejected"), "log:\n{log}");

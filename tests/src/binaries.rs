@@ -20,7 +20,7 @@ pub fn binary(name: &str) -> PathBuf {
     let present = poll_until(WAIT, || path.is_file().then_some(()));
     assert!(
         present.is_some(),
-        "{} not found; build them first: cargo test --workspace (or cargo build --bins)",
+        "{} not found; build them first: cargo build --bins (tests/run does)",
         path.display()
     );
     path

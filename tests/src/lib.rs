@@ -1,7 +1,10 @@
 //! Shared fixtures for Portico's end-to-end tests: locating the built
 //! binaries, starting the real `portico-gateway` and real third-party peers
 //! (nginx, HAProxy, Prosody) on loopback, and small Rust peers (echo and
-//! HTTP responders) for counting what reaches a backend.
+//! HTTP responders) for counting what reaches a backend. Also the in-process
+//! pieces of the tests that run `portico-gateway`'s ACME manager or
+//! `portico-tunnel`'s delivery as libraries against Pebble or inside a
+//! network namespace.
 //!
 //! Every peer is a [`process::Peer`] or owns one: its output goes to a log
 //! file, and it is killed and reaped when dropped (its log is printed when
@@ -13,6 +16,7 @@
     clippy::panic
 )]
 
+pub mod acme;
 pub mod backends;
 pub mod binaries;
 pub mod certs;
@@ -27,8 +31,10 @@ pub mod pebble;
 pub mod process;
 pub mod prosody;
 pub mod sshd;
+pub mod tls;
 pub mod tools;
 pub mod tunnel;
+pub mod tunnel_inproc;
 pub mod tunnel_scene;
 
 use std::time::Duration;

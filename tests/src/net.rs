@@ -18,6 +18,14 @@ pub fn free_port() -> u16 {
         .expect("bind 127.0.0.1:0")
 }
 
+/// A UDP port that was free on 127.0.0.1 a moment ago (bind `:0`, release).
+pub fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|s| s.local_addr())
+        .map(|a| a.port())
+        .expect("bind udp 127.0.0.1:0")
+}
+
 /// A port that was free on both 127.0.0.1 and ::1 a moment ago.
 pub fn free_port_dual() -> u16 {
     for _ in 0..50 {

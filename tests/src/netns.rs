@@ -1,6 +1,8 @@
 //! Network namespaces a test creates and always deletes: a [`Netns`] per
-//! host, and the three-host [`Topology`] of the tunnel tests
-//! (`client` ↔ `gw` ↔ `backend`, documentation address ranges only).
+//! host, the three-host [`Topology`] of the tunnel tests
+//! (`client` ↔ `gw` ↔ `backend`, documentation address ranges only), and
+//! [`in_netns`], which runs an in-process test body inside a namespace of
+//! its own (for the TUN delivery tests of `portico-tunnel` as a library).
 //!
 //! Veths are created inside the namespaces (`ip -n NS link add … peer …
 //! netns OTHER`), so nothing ever appears in the host's own namespace.
@@ -8,6 +10,7 @@
 //! process id: `/proc/<pid>/net/tcp` then shows that namespace's sockets.
 
 use std::fs::File;
+use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 use std::process::Command;
@@ -327,6 +330,107 @@ pub fn add_loopback_address(ns: &Netns, ip: IpAddr) {
             "nodad",
         ]),
     };
+}
+
+/// Set in the re-run of a test inside its namespace (see [`in_netns`]).
+const INNER: &str = "PORTICO_TEST_IN_NETNS";
+
+/// Bound on a test body run by [`in_netns`].
+pub const IN_NETNS_BOUND: Duration = Duration::from_secs(60);
+
+/// Runs `body` in a network namespace of its own, so that what it does to
+/// links, addresses, routes and rules never touches the host.
+///
+/// `test` is the name of the calling `#[test]` function. Outside, after
+/// [`preflight`], this creates a namespace and re-runs that one test of the
+/// current test binary inside it (`ip netns exec NS <exe> <test> --exact`),
+/// and fails unless it ran and passed there; the namespace is deleted even
+/// on failure. Inside, it prepares the namespace (`lo` up, and a veth
+/// `uplink0` with default routes, so that `ip route get` has an answer
+/// that is not a TUN) and runs `body` on a tokio runtime, bounded by
+/// [`IN_NETNS_BOUND`].
+pub fn in_netns<F, Fut>(test: &str, body: F) -> anyhow::Result<()>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    use anyhow::{Context, ensure};
+    if std::env::var_os(INNER).is_some() {
+        prepare_own_namespace()?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
+        return runtime.block_on(async {
+            tokio::time::timeout(IN_NETNS_BOUND, body())
+                .await
+                .with_context(|| format!("test body did not finish within {IN_NETNS_BOUND:?}"))?
+        });
+    }
+    preflight();
+    let ns = Netns::create("t");
+    let exe = std::env::current_exe()?;
+    let out = ns
+        .command(exe)
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env(INNER, "1")
+        .output()?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    println!("{stdout}");
+    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+    ensure!(
+        out.status.success(),
+        "the test failed inside namespace {}",
+        ns.name()
+    );
+    ensure!(
+        stdout.contains("1 passed"),
+        "the test did not run inside namespace {}",
+        ns.name()
+    );
+    Ok(())
+}
+
+/// `ip args` in this process's own namespace; its standard output, or an
+/// error with its standard error.
+pub fn ip(args: &[&str]) -> std::io::Result<String> {
+    let out = Command::new("ip").args(args).output().map_err(|e| {
+        std::io::Error::new(
+            e.kind(),
+            format!("cannot run ip: {e} (apt-get install -y iproute2)"),
+        )
+    })?;
+    if !out.status.success() {
+        return Err(std::io::Error::other(format!(
+            "ip {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Inside the namespace of [`in_netns`]: `lo` up, and a veth uplink with
+/// default routes.
+fn prepare_own_namespace() -> std::io::Result<()> {
+    ip(&["link", "set", "lo", "up"])?;
+    ip(&[
+        "link", "add", "uplink0", "type", "veth", "peer", "name", "uplink1",
+    ])?;
+    ip(&["link", "set", "uplink1", "up"])?;
+    ip(&["link", "set", "uplink0", "up"])?;
+    ip(&["addr", "add", "192.0.2.1/24", "dev", "uplink0"])?;
+    ip(&[
+        "-6",
+        "addr",
+        "add",
+        "2001:db8:ffff::1/64",
+        "dev",
+        "uplink0",
+        "nodad",
+    ])?;
+    ip(&["route", "add", "default", "via", "192.0.2.254"])?;
+    ip(&["-6", "route", "add", "default", "via", "2001:db8:ffff::fe"])?;
+    Ok(())
 }
 
 #[cfg(test)]

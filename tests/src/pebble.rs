@@ -1,6 +1,8 @@
 //! Pebble (a test ACME server) and pebble-challtestsrv (its DNS, answering
 //! 127.0.0.1 for every name) on loopback, with HTTP-01 validation sent to a
-//! port the test chooses, and `lego` as a real ACME client.
+//! port the test chooses, and `lego` as a real ACME client. Used by the
+//! tests of the gateway binary and by the in-process tests of its ACME
+//! manager; Pebble can be stopped and restarted on the same ports.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -10,9 +12,9 @@ use std::time::Duration;
 use tempfile::TempDir;
 
 use crate::certs::TestCa;
-use crate::clients::curl;
-use crate::net::{free_port, wait_listening};
+use crate::net::{free_port, free_udp_port};
 use crate::process::{Output, Peer, run};
+use crate::tls::https_get;
 use crate::tools::require;
 
 /// Lifetime of the certificates Pebble issues here: 30 days, so that a
@@ -28,6 +30,8 @@ pub struct Pebble {
     pebble: Option<Peer>,
     _dns: Peer,
     dir: TempDir,
+    config: PathBuf,
+    dns_port: u16,
     acme_port: u16,
     mgmt_port: u16,
     /// The CA that signed Pebble's own HTTPS certificate (not its issuing root).
@@ -37,8 +41,8 @@ pub struct Pebble {
 impl Pebble {
     /// Starts both; Pebble validates HTTP-01 on 127.0.0.1:`http_port`.
     pub fn start(http_port: u16) -> Pebble {
-        let pebble = require("pebble", "pebble");
         let challtestsrv = require("pebble-challtestsrv", "pebble");
+        require("pebble", "pebble");
         let dir = tempfile::tempdir().expect("tempdir");
         TestCa::create(dir.path(), &["localhost"]);
         let https_ca = dir.path().join("ca.pem");
@@ -46,7 +50,7 @@ impl Pebble {
             free_port(),
             free_port(),
             free_port(),
-            free_port(),
+            free_udp_port(),
             free_port(),
         );
         let config = format!(
@@ -75,25 +79,42 @@ impl Pebble {
                 .args(["-defaultIPv4", "127.0.0.1", "-defaultIPv6", ""]),
             &dir.path().join("challtestsrv.log"),
         );
-        let pebble = Peer::spawn(
-            "pebble",
-            Command::new(pebble)
-                .arg("-config")
-                .arg(&config_path)
-                .args(["-dnsserver", &format!("127.0.0.1:{dns_port}")])
-                .env("PEBBLE_VA_NOSLEEP", "1")
-                .env("PEBBLE_WFE_NONCEREJECT", "0"),
-            &dir.path().join("pebble.log"),
-        );
-        wait_listening("pebble", &[acme_port, mgmt_port]);
-        Pebble {
-            pebble: Some(pebble),
+        let mut fixture = Pebble {
+            pebble: None,
             _dns: dns,
             dir,
+            config: config_path,
+            dns_port,
             acme_port,
             mgmt_port,
             https_ca,
+        };
+        fixture.spawn();
+        fixture
+    }
+
+    /// Starts Pebble itself on the configured ports and waits until it
+    /// listens.
+    fn spawn(&mut self) {
+        let log = self.dir.path().join("pebble.log");
+        // Keep the log of an earlier run: `Peer::spawn` truncates.
+        let earlier = std::fs::read_to_string(&log).unwrap_or_default();
+        if !earlier.is_empty() {
+            std::fs::write(self.dir.path().join("pebble.earlier.log"), earlier)
+                .expect("keep pebble log");
         }
+        let mut pebble = Peer::spawn(
+            "pebble",
+            Command::new(require("pebble", "pebble"))
+                .arg("-config")
+                .arg(&self.config)
+                .args(["-dnsserver", &format!("127.0.0.1:{}", self.dns_port)])
+                .env("PEBBLE_VA_NOSLEEP", "1")
+                .env("PEBBLE_WFE_NONCEREJECT", "0"),
+            &log,
+        );
+        pebble.wait_listening(&[self.acme_port, self.mgmt_port]);
+        self.pebble = Some(pebble);
     }
 
     /// The ACME directory URL.
@@ -106,20 +127,31 @@ impl Pebble {
         self.pebble.as_ref().map(Peer::log).unwrap_or_default()
     }
 
-    /// Writes Pebble's issuing root (new on every start) to `dir/root.pem`.
+    /// Pebble's issuing root (new on every start), fetched from its
+    /// management interface.
+    pub fn issuing_root(&self) -> Vec<u8> {
+        let ca = std::fs::read(&self.https_ca).expect("read pebble's HTTPS CA");
+        https_get(self.mgmt_port, "/roots/0", &ca)
+            .unwrap_or_else(|e| panic!("pebble's issuing root: {e:#}"))
+    }
+
+    /// Writes Pebble's issuing root to `dir/root.pem`.
     pub fn write_issuing_root(&self, dir: &Path) -> PathBuf {
-        let url = format!("https://127.0.0.1:{}/roots/0", self.mgmt_port);
-        let ca = self.https_ca.display().to_string();
-        let out = curl(&["--fail", "--cacert", &ca, &url]);
-        assert!(out.status.success(), "issuing root: {}", out.all());
         let path = dir.join("root.pem");
-        std::fs::write(&path, &out.stdout).expect("write root");
+        std::fs::write(&path, self.issuing_root()).expect("write root");
         path
     }
 
     /// Stops Pebble (its DNS stays): a CA that cannot be reached.
     pub fn stop(&mut self) {
         self.pebble = None;
+    }
+
+    /// Stops Pebble and starts it again on the same ports: a CA that has
+    /// forgotten every account, order and root.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
     }
 
     /// `lego` obtaining a certificate for `domain` with its HTTP-01 server

@@ -10,7 +10,7 @@
 //! a name.
 //!
 //! The tunnel link on the ACME certificate is checked with a link-level
-//! client in `gateway/tests/acme_gateway.rs`.
+//! client in `tests/acme_gateway.rs`.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,

@@ -14,6 +14,8 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
 
 const BIN: &str = env!("CARGO_BIN_EXE_portico-tunnel");
 /// A bound on every wait, so a stuck process fails the test instead of
@@ -79,12 +81,11 @@ fn wait_for(lines: &mpsc::Receiver<String>, needle: &str) -> anyhow::Result<Vec<
     }
 }
 
-fn signal(child: &Child, name: &str) -> anyhow::Result<()> {
-    let status = Command::new("kill")
-        .args([format!("-{name}"), child.id().to_string()])
-        .status()
-        .context("`kill` is missing: apt-get install procps")?;
-    anyhow::ensure!(status.success(), "kill -{name} failed");
+/// Sends `signal` to `child` (what `kill -SIG pid` does, without needing
+/// the `kill` program).
+fn signal(child: &Child, signal: Signal) -> anyhow::Result<()> {
+    kill(Pid::from_raw(i32::try_from(child.id())?), signal)
+        .with_context(|| format!("kill -{signal} {}", child.id()))?;
     Ok(())
 }
 
@@ -103,10 +104,10 @@ fn runs_until_sigterm_and_survives_a_bad_reload() -> anyhow::Result<()> {
     wait_for(&lines, "tunnel client starting")?;
 
     std::fs::write(&path, "gateway = 7\n")?;
-    signal(&child, "HUP")?;
+    signal(&child, Signal::SIGHUP)?;
     wait_for(&lines, "reload rejected; keeping the running configuration")?;
 
-    signal(&child, "TERM")?;
+    signal(&child, Signal::SIGTERM)?;
     let seen = wait_for(&lines, "stopped")?;
     let status = child.wait()?;
     assert_eq!(status.code(), Some(0), "{}", seen.join("\n"));
@@ -150,7 +151,7 @@ async fn notifies_readiness_and_closes_the_session_on_sigterm() -> anyhow::Resul
     let message = String::from_utf8_lossy(message.get(..len).unwrap_or_default()).into_owned();
     assert!(message.contains("READY=1"), "{message:?}");
 
-    signal(&child, "TERM")?;
+    signal(&child, Signal::SIGTERM)?;
     match tokio::time::timeout(GUARD, session.connection.closed()).await? {
         quinn::ConnectionError::ApplicationClosed(close) => {
             assert_eq!(

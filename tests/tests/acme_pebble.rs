@@ -1,23 +1,22 @@
 //! The ACME manager against a real Pebble (with pebble-challtestsrv as its
 //! DNS): issuance, restart, renewal, an unreachable server, a CA that forgot
-//! the account, start-up errors.
+//! the account. (Its start-up errors, which need no Pebble, are checked in
+//! `gateway/tests/acme_start.rs`.)
 //!
-//! Needs `pebble` and `pebble-challtestsrv` (Debian: `apt-get install -y pebble`).
-
-mod acme_support;
+//! Needs `pebble` and `pebble-challtestsrv` (Debian: `apt-get install -y
+//! pebble`) and `openssl` (the test CA of Pebble's own HTTPS).
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use acme_support::pebble::Pebble;
-use acme_support::responder::{ChallengeStoreSlot, Responder};
-use acme_support::tls::served_serial;
-use acme_support::{wait_for, write_test_pki};
 use anyhow::{Context, Result};
 use portico_config::model::Acme;
 use portico_gateway::acme::{AcmeManager, AcmeSettings};
+use portico_tests::acme::{ChallengeStoreSlot, Responder, fast_acme_settings, wait_for};
+use portico_tests::pebble::Pebble;
+use portico_tests::tls::served_serial;
 use tokio_util::sync::CancellationToken;
 
 /// The name the tests certify; challtestsrv resolves every name to 127.0.0.1.
@@ -26,7 +25,7 @@ const DOMAIN: &str = "gw.test";
 const TEN_YEARS: Duration = Duration::from_secs(10 * 366 * 24 * 3600);
 
 fn settings() -> AcmeSettings {
-    acme_support::fast_acme_settings()
+    fast_acme_settings()
 }
 
 fn acme_config(pebble: &Pebble, storage: &Path, renew_before: Option<Duration>) -> Acme {
@@ -35,7 +34,7 @@ fn acme_config(pebble: &Pebble, storage: &Path, renew_before: Option<Duration>) 
         contact: vec!["mailto:ops@gw.test".to_owned()],
         domains: vec![DOMAIN.to_owned()],
         storage: storage.to_path_buf(),
-        directory_ca: Some(pebble.ca_pem.clone()),
+        directory_ca: Some(pebble.https_ca.clone()),
         renew_before,
         tls_handshake_timeout: Acme::DEFAULT_TLS_HANDSHAKE_TIMEOUT,
     }
@@ -57,7 +56,7 @@ async fn issue_once(pebble: &Pebble, slot: &ChallengeStoreSlot, storage: &Path) 
         manager.current(DOMAIN).is_some()
     })
     .await
-    .with_context(|| format!("pebble logs in {}", pebble.log_dir().display()))?;
+    .with_context(|| format!("pebble logs in {}", pebble.dir().display()))?;
     cancel.cancel();
     Ok(manager
         .current(DOMAIN)
@@ -72,7 +71,7 @@ fn mode(path: &Path) -> Result<u32> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn issues_stores_and_serves_a_certificate() -> Result<()> {
     let (responder, slot) = Responder::start().await?;
-    let pebble = Pebble::start(responder.port)?;
+    let pebble = Pebble::start(responder.port);
     let tmp = tempfile::tempdir()?;
     let storage = tmp.path().join("acme");
     let manager = AcmeManager::start(&acme_config(&pebble, &storage, None), settings())?;
@@ -95,7 +94,7 @@ async fn issues_stores_and_serves_a_certificate() -> Result<()> {
     assert_eq!(mode(&storage.join("account.json"))?, 0o600);
     assert_eq!(mode(&storage.join(format!("{DOMAIN}.pem")))?, 0o600);
 
-    let root = pebble.issuing_root()?;
+    let root = pebble.issuing_root();
     let served = served_serial(manager.resolver(), root.clone(), DOMAIN).await?;
     assert_eq!(served, info.serial);
     // A name we hold no certificate for gets no handshake.
@@ -111,7 +110,7 @@ async fn issues_stores_and_serves_a_certificate() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_reuses_account_and_certificate() -> Result<()> {
     let (responder, slot) = Responder::start().await?;
-    let pebble = Pebble::start(responder.port)?;
+    let pebble = Pebble::start(responder.port);
     let tmp = tempfile::tempdir()?;
     let storage = tmp.path().join("acme");
     let serial = issue_once(&pebble, &slot, &storage).await?;
@@ -131,7 +130,7 @@ async fn restart_reuses_account_and_certificate() -> Result<()> {
         Some(serial.clone())
     );
     assert_eq!(std::fs::read(storage.join("account.json"))?, account_before);
-    let served = served_serial(second.resolver(), pebble.issuing_root()?, DOMAIN).await?;
+    let served = served_serial(second.resolver(), pebble.issuing_root(), DOMAIN).await?;
     assert_eq!(served, serial);
     Ok(())
 }
@@ -139,11 +138,11 @@ async fn restart_reuses_account_and_certificate() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn renewal_is_served_to_new_handshakes() -> Result<()> {
     let (responder, slot) = Responder::start().await?;
-    let pebble = Pebble::start(responder.port)?;
+    let pebble = Pebble::start(responder.port);
     let tmp = tempfile::tempdir()?;
     let storage = tmp.path().join("acme");
     let old = issue_once(&pebble, &slot, &storage).await?;
-    let root = pebble.issuing_root()?;
+    let root = pebble.issuing_root();
 
     // A renewal window longer than any lifetime: due at once.
     let manager = AcmeManager::start(&acme_config(&pebble, &storage, Some(TEN_YEARS)), settings())?;
@@ -174,11 +173,11 @@ async fn renewal_is_served_to_new_handshakes() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unreachable_server_is_retried_while_the_old_certificate_serves() -> Result<()> {
     let (responder, slot) = Responder::start().await?;
-    let mut pebble = Pebble::start(responder.port)?;
+    let mut pebble = Pebble::start(responder.port);
     let tmp = tempfile::tempdir()?;
     let storage = tmp.path().join("acme");
     let old = issue_once(&pebble, &slot, &storage).await?;
-    let root = pebble.issuing_root()?;
+    let root = pebble.issuing_root();
     let config = acme_config(&pebble, &storage, Some(TEN_YEARS));
     pebble.stop();
 
@@ -198,12 +197,12 @@ async fn unreachable_server_is_retried_while_the_old_certificate_serves() -> Res
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_ca_that_forgot_the_account_gets_a_new_one() -> Result<()> {
     let (responder, slot) = Responder::start().await?;
-    let mut pebble = Pebble::start(responder.port)?;
+    let mut pebble = Pebble::start(responder.port);
     let tmp = tempfile::tempdir()?;
     let storage = tmp.path().join("acme");
     let old = issue_once(&pebble, &slot, &storage).await?;
     let account_before = std::fs::read(storage.join("account.json"))?;
-    pebble.restart()?;
+    pebble.restart();
 
     let manager = AcmeManager::start(&acme_config(&pebble, &storage, Some(TEN_YEARS)), settings())?;
     let cancel = spawn_run(&manager, &slot);
@@ -211,7 +210,7 @@ async fn a_ca_that_forgot_the_account_gets_a_new_one() -> Result<()> {
         manager.counters().certificates_issued >= 1
     })
     .await
-    .with_context(|| format!("pebble logs in {}", pebble.log_dir().display()))?;
+    .with_context(|| format!("pebble logs in {}", pebble.dir().display()))?;
     cancel.cancel();
     assert!(
         manager.counters().failed_rounds >= 1,
@@ -221,61 +220,8 @@ async fn a_ca_that_forgot_the_account_gets_a_new_one() -> Result<()> {
     let new = manager.current(DOMAIN).context("current")?.serial;
     assert_ne!(new, old);
     assert_eq!(
-        served_serial(manager.resolver(), pebble.issuing_root()?, DOMAIN).await?,
+        served_serial(manager.resolver(), pebble.issuing_root(), DOMAIN).await?,
         new
-    );
-    Ok(())
-}
-
-#[test]
-fn start_errors_name_the_url_or_path() -> Result<()> {
-    let tmp = tempfile::tempdir()?;
-    let ca = write_test_pki(tmp.path())?;
-    let config = |directory: &str, storage: PathBuf, ca: PathBuf| Acme {
-        directory: directory.to_owned(),
-        contact: Vec::new(),
-        domains: vec![DOMAIN.to_owned()],
-        storage,
-        directory_ca: Some(ca),
-        renew_before: None,
-        tls_handshake_timeout: Acme::DEFAULT_TLS_HANDSHAKE_TIMEOUT,
-    };
-    for bad in ["http://127.0.0.1:1/dir", "not a url"] {
-        let err = AcmeManager::start(&config(bad, tmp.path().join("s"), ca.clone()), settings())
-            .err()
-            .context("bad URL accepted")?;
-        assert!(err.to_string().contains(bad), "{err}");
-    }
-
-    let file = tmp.path().join("a-file");
-    std::fs::write(&file, b"not a directory")?;
-    for storage in [file.join("acme"), file.clone()] {
-        let err = AcmeManager::start(
-            &config("https://127.0.0.1:1/dir", storage.clone(), ca.clone()),
-            settings(),
-        )
-        .err()
-        .context("unusable storage accepted")?;
-        assert!(
-            err.to_string().contains(&storage.display().to_string()),
-            "{err}"
-        );
-    }
-
-    let missing_ca = tmp.path().join("no-such-ca.pem");
-    let err = AcmeManager::start(
-        &config(
-            "https://127.0.0.1:1/dir",
-            tmp.path().join("s2"),
-            missing_ca.clone(),
-        ),
-        settings(),
-    )
-    .err()
-    .context("missing CA accepted")?;
-    assert!(
-        err.to_string().contains(&missing_ca.display().to_string()),
-        "{err}"
     );
     Ok(())
 }

@@ -5,23 +5,23 @@
 //! the QUIC tunnel link; a renewal is served to new handshakes; with Pebble
 //! gone the gateway keeps serving and counts its retries.
 //!
-//! Needs `pebble`, `pebble-challtestsrv` (`apt-get install -y pebble`) and
-//! `curl` (`apt-get install -y curl`).
-
-// Shared with acme_pebble.rs, which uses the parts this file does not.
-#[allow(dead_code)]
-mod acme_support;
+//! The gateway runs in-process (`portico_gateway::Gateway`), so the test
+//! can read its ACME manager, metrics and status directly. Needs `pebble`,
+//! `pebble-challtestsrv` (`apt-get install -y pebble`), `curl` and `openssl`
+//! (the test CA of Pebble's own HTTPS).
 
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
-use acme_support::pebble::Pebble;
-use acme_support::tls::client_config;
-use acme_support::{IO_BOUND, free_tcp_port, free_udp_port, wait_for};
 use anyhow::{Context, Result, anyhow, bail};
 use portico_gateway::{Gateway, GatewaySettings};
 use portico_link::{LinkSettings, Trust, client_endpoint};
+use portico_tests::acme::{IO_BOUND, fast_acme_settings, wait_for};
+use portico_tests::net::{free_port, free_udp_port};
+use portico_tests::pebble::Pebble;
+use portico_tests::tls::client_config;
+use portico_tests::tools::require;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -38,7 +38,7 @@ const UNCERTIFIED: &str = "nocert.test";
 
 fn settings() -> GatewaySettings {
     GatewaySettings {
-        acme: acme_support::fast_acme_settings(),
+        acme: fast_acme_settings(),
     }
 }
 
@@ -91,8 +91,8 @@ fn config(
     storage: &Path,
     renew_before: Option<&str>,
 ) -> Result<portico_config::GatewayConfig> {
-    let dead = free_tcp_port()?;
-    let link = free_udp_port()?;
+    let dead = free_port();
+    let link = free_udp_port();
     let renew = renew_before
         .map(|r| format!("renew_before = \"{r}\"\n"))
         .unwrap_or_default();
@@ -122,7 +122,7 @@ acme = true
 "#,
         directory = pebble.directory(),
         storage = storage.display(),
-        ca = pebble.ca_pem.display(),
+        ca = pebble.https_ca.display(),
     );
     portico_config::parse_gateway(&text, Path::new("/tmp/acme-gateway.toml"))
         .map_err(|d| anyhow!("config: {d:?}"))
@@ -153,7 +153,7 @@ fn leaf_facts(pem: &[u8]) -> Result<(String, Vec<String>)> {
 /// What curl reports for `https://gw.test:PORT/` trusting `root`: the
 /// body, the verify result and the served leaf's serial and names.
 fn curl(port: u16, root: &Path) -> Result<(String, String, String, Vec<String>)> {
-    let out = std::process::Command::new("curl")
+    let out = std::process::Command::new(require("curl", "curl"))
         .args(["-sS", "--http1.1", "--max-time", "20", "--cacert"])
         .arg(root)
         .args(["--resolve", &format!("{DOMAIN}:{port}:127.0.0.1")])
@@ -181,7 +181,7 @@ async fn curl_async(port: u16, root: &Path) -> Result<(String, String, String, V
 /// Writes Pebble's issuing root to `dir/root.pem`.
 fn write_root(pebble: &Pebble, dir: &Path) -> Result<std::path::PathBuf> {
     let path = dir.join("root.pem");
-    std::fs::write(&path, pebble.issuing_root()?)?;
+    std::fs::write(&path, pebble.issuing_root())?;
     Ok(path)
 }
 
@@ -196,14 +196,14 @@ async fn gateway_with_cert(
         acme.current(DOMAIN).is_some()
     })
     .await
-    .with_context(|| format!("pebble logs in {}", pebble.log_dir().display()))?;
+    .with_context(|| format!("pebble logs in {}", pebble.dir().display()))?;
     Ok(gateway)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn certificate_obtained_through_own_listener_serves_tls_and_link() -> Result<()> {
-    let port = free_tcp_port()?;
-    let pebble = Pebble::start(port)?;
+    let port = free_port();
+    let pebble = Pebble::start(port);
     let backend = backend().await?;
     let tmp = tempfile::tempdir()?;
     let cfg = config(port, backend, &pebble, &tmp.path().join("acme"), None)?;
@@ -297,8 +297,8 @@ async fn certificate_obtained_through_own_listener_serves_tls_and_link() -> Resu
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn renewal_is_served_and_pebble_gone_keeps_the_certificate() -> Result<()> {
-    let port = free_tcp_port()?;
-    let mut pebble = Pebble::start(port)?;
+    let port = free_port();
+    let mut pebble = Pebble::start(port);
     let backend = backend().await?;
     let tmp = tempfile::tempdir()?;
     let storage = tmp.path().join("acme");

@@ -1,5 +1,6 @@
-//! TLS clients for the tests: an HTTPS GET to Pebble, and a handshake
-//! against a rustls server built with the manager's resolver.
+//! rustls clients for the tests: an HTTPS GET (Pebble's directory and
+//! roots), and a handshake against a rustls server built with an ACME
+//! manager's resolver.
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -12,7 +13,7 @@ use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, ServerConnection, StreamOwned};
 use x509_parser::prelude::{FromDer, X509Certificate};
 
-use super::IO_BOUND;
+use crate::acme::IO_BOUND;
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())

@@ -5,21 +5,21 @@
 //!
 //! The test creates its own network namespace, re-runs itself inside it
 //! (`ip netns exec`) and deletes it at the end, so the host's routes are
-//! never touched. Needs root, `/dev/net/tun` and iproute2.
-
-mod common;
-mod tun_netns;
+//! never touched. Needs root, `/dev/net/tun`, iproute2, and openssl (the
+//! fake gateway's test certificate).
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 
 use anyhow::{bail, ensure};
-use common::*;
 use portico_config::model::{RouteMode, SourceMode, Tun};
+use portico_tests::netns::{in_netns, ip};
+use portico_tests::tunnel_inproc::{
+    Client, FakeGateway, Pki, Seen, TOKEN, config, exchange_with, header_from, service,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
-use tun_netns::{in_netns, ip};
 
 const DEVICE: &str = "portico-orig";
 const TABLE: u32 = 7778;
@@ -40,7 +40,7 @@ fn serve_once(listener: TcpListener) -> JoinHandle<anyhow::Result<SocketAddr>> {
 }
 
 async fn original_delivery() -> anyhow::Result<()> {
-    let pki = pki()?;
+    let pki = Pki::create();
     let mut gateway = FakeGateway::start(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), &pki)?;
     let mut config = config(gateway.addr, &pki, TOKEN, Vec::new());
     config.tun = Some(Tun {

@@ -1,15 +1,56 @@
-//! A minimal HTTP listener that answers HTTP-01 challenges from a manager's
+//! In-process ACME pieces for the tests that run `portico-gateway`'s ACME
+//! manager (or the whole gateway) as a library against Pebble: ACME
+//! settings with short retries, a bounded async wait, and a minimal HTTP
+//! listener that answers HTTP-01 challenges from a manager's
 //! [`ChallengeStore`] through `http01_response`, as the gateway's HTTP
 //! listener does.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, PoisonError};
+use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
-use portico_gateway::acme::{ChallengeStore, http01_response};
+use portico_gateway::acme::{AcmeSettings, ChallengeStore, http01_response};
 use tokio_util::sync::CancellationToken;
 
-use super::IO_BOUND;
+/// Bound on every wait of the in-process ACME tests (an order with Pebble
+/// takes seconds; a hang fails instead of blocking forever).
+pub const ACME_WAIT: Duration = Duration::from_secs(90);
+/// Bound on each socket read and write of the in-process tests.
+pub const IO_BOUND: Duration = Duration::from_secs(10);
+
+/// Waits (bounded by [`ACME_WAIT`]) until `done` holds.
+pub async fn wait_for(what: &str, mut done: impl FnMut() -> bool) -> Result<()> {
+    let started = Instant::now();
+    while !done() {
+        if started.elapsed() > ACME_WAIT {
+            bail!("gave up waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}
+
+/// ACME settings for tests: short retries and polls, and the test log
+/// installed once (`RUST_LOG`, default `portico_gateway=debug`).
+pub fn fast_acme_settings() -> AcmeSettings {
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "portico_gateway=debug".into()),
+        )
+        .try_init();
+    AcmeSettings {
+        retry_initial: Duration::from_millis(100),
+        retry_max: Duration::from_millis(400),
+        order_timeout: Duration::from_secs(60),
+        poll_initial: Duration::from_millis(100),
+        check_interval: Duration::from_secs(3600),
+        http_timeout: Duration::from_secs(10),
+        ..AcmeSettings::default()
+    }
+}
 
 /// Cap on a request head the responder reads.
 const MAX_REQUEST_HEAD: usize = 8192;

@@ -1,21 +1,19 @@
 //! TUN delivery against the real kernel. Each test creates its own network
 //! namespace, re-runs itself inside it (`ip netns exec`), and deletes it at
 //! the end: the host's own routes are never touched. Needs root and
-//! `/dev/net/tun`.
+//! `/dev/net/tun` and iproute2.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 use anyhow::{bail, ensure};
 use portico_config::model::{RouteMode, Tun};
+use portico_tests::netns::{in_netns, ip};
 use portico_tunnel::tun::{
     ROUTE_PROTOCOL_TAG, RULE_PRIORITY, TunDelivery, TunError, TunSettings, TunStream,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
-use tun_netns::{in_netns, ip};
-
-mod tun_netns;
 
 /// The handles move between tasks.
 const _: () = {
