@@ -200,6 +200,14 @@ fn a_route_offering_h2_reaches_a_cleartext_http2_backend_over_http2() {
     assert_eq!(version, "2", "{body}");
     assert!(body.starts_with("backend=h2c "), "{body}");
     assert!(body.contains("proto=HTTP/2.0"), "{body}");
+    // The running gateway logs the same warning as `check`.
+    assert!(
+        scene
+            .gateway
+            .wait_log_line(&["WARN", "configuration: this route offers `h2`", "h2c"]),
+        "{}",
+        scene.gateway.log()
+    );
 }
 
 #[test]
