@@ -1,14 +1,34 @@
-//! Errors reported against a position in a configuration file, printed the
-//! way rustc and cargo print them: message, `--> file:line:column`, the
-//! offending line and a caret under the column.
+//! Errors and warnings reported against a position in a configuration
+//! file, printed the way rustc and cargo print them: message,
+//! `--> file:line:column`, the offending line and a caret under the column.
 
 use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-/// One error at a place in a file.
+/// Whether a diagnostic stops the file from loading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    /// The file is invalid.
+    Error,
+    /// The file is valid, but a setting likely does not do what was meant.
+    Warning,
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        })
+    }
+}
+
+/// One error or warning at a place in a file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
+    /// Error or warning.
+    pub severity: Severity,
     /// The file.
     pub file: PathBuf,
     /// 1-based line; 0 when the error concerns the whole file.
@@ -28,6 +48,7 @@ impl Diagnostic {
     /// An error about the file as a whole (line 0), e.g. one that cannot be read.
     pub(crate) fn whole_file(file: &Path, message: impl Into<String>) -> Diagnostic {
         Diagnostic {
+            severity: Severity::Error,
             file: file.to_path_buf(),
             line: 0,
             column: 0,
@@ -60,6 +81,7 @@ impl Diagnostic {
             .map_or(0, |s| s.chars().count())
             .max(1);
         Diagnostic {
+            severity: Severity::Error,
             file: file.to_path_buf(),
             line,
             column,
@@ -81,7 +103,7 @@ fn floor_char_boundary(s: &str, offset: usize) -> usize {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "error: {}", self.message)?;
+        writeln!(f, "{}: {}", self.severity, self.message)?;
         let Some(text) = self.source_line.as_ref().filter(|_| self.line > 0) else {
             return writeln!(f, "  --> {}", self.file.display());
         };
@@ -106,22 +128,22 @@ impl fmt::Display for Diagnostic {
     }
 }
 
-/// All the errors found in one file.
+/// All the errors (or all the warnings) found in one file.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Diagnostics(pub Vec<Diagnostic>);
 
 impl Diagnostics {
-    /// Whether there is no error.
+    /// Whether there is none.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 
-    /// How many errors.
+    /// How many.
     pub fn len(&self) -> usize {
         self.0.len()
     }
 
-    /// The errors, in file order.
+    /// The diagnostics, in file order.
     pub fn iter(&self) -> std::slice::Iter<'_, Diagnostic> {
         self.0.iter()
     }
@@ -141,11 +163,22 @@ impl fmt::Display for Diagnostics {
 
 impl std::error::Error for Diagnostics {}
 
-/// Collects the errors of one file while it is validated.
+/// A configuration that passed validation, with the warnings found on the
+/// way (empty when there are none).
+#[derive(Debug, Clone)]
+pub struct Checked<T> {
+    /// The validated configuration.
+    pub config: T,
+    /// Settings that are valid but likely wrong, in file order.
+    pub warnings: Diagnostics,
+}
+
+/// Collects the errors and warnings of one file while it is validated.
 pub(crate) struct Reporter<'a> {
     file: &'a Path,
     source: &'a str,
     found: Vec<Diagnostic>,
+    warnings: Vec<Diagnostic>,
 }
 
 impl<'a> Reporter<'a> {
@@ -155,6 +188,7 @@ impl<'a> Reporter<'a> {
             file,
             source,
             found: Vec::new(),
+            warnings: Vec::new(),
         }
     }
 
@@ -162,6 +196,13 @@ impl<'a> Reporter<'a> {
     pub(crate) fn error(&mut self, span: Range<usize>, message: impl Into<String>) {
         self.found
             .push(Diagnostic::at_span(self.file, self.source, span, message));
+    }
+
+    /// Records a warning at `span`: the file stays valid.
+    pub(crate) fn warn(&mut self, span: Range<usize>, message: impl Into<String>) {
+        let mut warning = Diagnostic::at_span(self.file, self.source, span, message);
+        warning.severity = Severity::Warning;
+        self.warnings.push(warning);
     }
 
     /// The 1-based line of byte offset `offset`, for messages that point
@@ -197,12 +238,18 @@ impl<'a> Reporter<'a> {
         key_start..key_start + key_len
     }
 
-    /// `value` when no error was recorded, otherwise every error in file
-    /// order. A missing value without a recorded error is reported as an
-    /// internal error rather than a panic.
-    pub(crate) fn finish<T>(mut self, value: Option<T>) -> Result<T, Diagnostics> {
+    /// `value` and the warnings when no error was recorded, otherwise
+    /// every error in file order. A missing value without a recorded error
+    /// is reported as an internal error rather than a panic.
+    pub(crate) fn finish<T>(mut self, value: Option<T>) -> Result<Checked<T>, Diagnostics> {
         match value {
-            Some(v) if self.found.is_empty() => Ok(v),
+            Some(config) if self.found.is_empty() => {
+                self.warnings.sort_by_key(|d| (d.line, d.column));
+                Ok(Checked {
+                    config,
+                    warnings: Diagnostics(self.warnings),
+                })
+            }
             _ => {
                 if self.found.is_empty() {
                     self.found.push(Diagnostic::whole_file(
@@ -275,6 +322,26 @@ mod tests {
         let k = r.key_span(v..v + 3);
         assert_eq!(src.get(k), Some("backend"));
         assert_eq!(r.key_span(0..2), 0..2);
+    }
+
+    #[test]
+    fn warnings_keep_the_file_valid_and_print_as_warnings() {
+        let src = "[[route]]\nalpn = [\"h2\"]\n";
+        let mut r = Reporter::new(Path::new("f"), src);
+        let v = src.find('[').unwrap();
+        let alpn = src.find("[\"").unwrap();
+        r.warn(r.key_span(alpn..alpn + 6), "careful");
+        let checked = r.finish(Some(v)).unwrap();
+        assert_eq!(checked.config, 0);
+        let w = &checked.warnings.0[0];
+        assert_eq!(
+            (w.severity, w.line, w.column, w.width),
+            (Severity::Warning, 2, 1, 4)
+        );
+        assert_eq!(
+            w.to_string(),
+            "warning: careful\n --> f:2:1\n  |\n2 | alpn = [\"h2\"]\n  | ^^^^\n"
+        );
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //!
 //! [`load_gateway`] and [`load_tunnel`] are the entry points ([`parse_gateway`]
 //! and `parse_tunnel` when the text is already in memory); [`model`] holds
-//! the validated types they return.
+//! the validated types they return. [`load_gateway_checked`] also returns
+//! the warnings: settings that are valid but likely wrong.
 //!
 //! Inside: `raw` mirrors the TOML with spans, `validate_gateway`,
 //! `gateway_sections` and `validate_tunnel` turn it into [`model`] types
@@ -28,7 +29,7 @@ mod token;
 mod validate_gateway;
 mod validate_tunnel;
 
-pub use diagnostics::{Diagnostic, Diagnostics};
+pub use diagnostics::{Checked, Diagnostic, Diagnostics, Severity};
 pub use host_pattern::{HostPattern, HostPatternError, Specificity};
 pub use model::{GatewayConfig, TunnelConfig};
 pub use secret::Secret;
@@ -42,8 +43,13 @@ pub(crate) const MAX_CONFIG_LEN: u64 = 4 * 1024 * 1024;
 
 /// Reads, parses and validates a gateway configuration file.
 pub fn load_gateway(path: &Path) -> Result<GatewayConfig, Diagnostics> {
+    load_gateway_checked(path).map(|checked| checked.config)
+}
+
+/// [`load_gateway`], with the warnings.
+pub fn load_gateway_checked(path: &Path) -> Result<Checked<GatewayConfig>, Diagnostics> {
     let source = read_config(path)?;
-    parse_gateway(&source, path)
+    parse_gateway_checked(&source, path)
 }
 
 /// Reads, parses and validates a tunnel-client configuration file.
@@ -55,6 +61,14 @@ pub fn load_tunnel(path: &Path) -> Result<TunnelConfig, Diagnostics> {
 /// Parses and validates gateway TOML that was read from `path` (used in
 /// messages and to resolve relative paths).
 pub fn parse_gateway(source: &str, path: &Path) -> Result<GatewayConfig, Diagnostics> {
+    parse_gateway_checked(source, path).map(|checked| checked.config)
+}
+
+/// [`parse_gateway`], with the warnings.
+pub fn parse_gateway_checked(
+    source: &str,
+    path: &Path,
+) -> Result<Checked<GatewayConfig>, Diagnostics> {
     let mut rep = Reporter::new(path, source);
     let config = validate_gateway::parse(&mut rep, source, &base_dir(path));
     rep.finish(config)
@@ -65,7 +79,7 @@ pub fn parse_gateway(source: &str, path: &Path) -> Result<GatewayConfig, Diagnos
 pub(crate) fn parse_tunnel(source: &str, path: &Path) -> Result<TunnelConfig, Diagnostics> {
     let mut rep = Reporter::new(path, source);
     let config = validate_tunnel::parse(&mut rep, source, &base_dir(path));
-    rep.finish(config)
+    rep.finish(config).map(|checked| checked.config)
 }
 
 /// The directory relative paths in `path` are taken from.

@@ -66,13 +66,16 @@ pub struct Route {
     /// Complete TLS here with the `[acme]` certificate and forward plaintext.
     pub terminate_tls: bool,
     /// ALPN protocols offered when terminating TLS, in preference order
-    /// (`alpn`, default `DEFAULT_ALPN`).
+    /// (`alpn`, default [`Route::DEFAULT_ALPN`]). The plaintext goes to the
+    /// backend in whatever protocol the client picked, so `h2` is only for
+    /// backends that speak cleartext HTTP/2 with prior knowledge.
     pub alpn: Vec<String>,
 }
 
 impl Route {
-    /// The ALPN protocols a terminating route offers by default.
-    pub(crate) const DEFAULT_ALPN: [&str; 2] = ["h2", "http/1.1"];
+    /// The ALPN protocols a terminating route offers by default: HTTP/1.1
+    /// only, which every HTTP backend speaks.
+    pub const DEFAULT_ALPN: [&str; 1] = ["http/1.1"];
 
     /// `DEFAULT_ALPN` as owned strings.
     pub fn default_alpn() -> Vec<String> {

@@ -249,7 +249,9 @@ fn route(
 const MAX_ALPN_LEN: usize = 255;
 
 /// A route's `alpn`: only with `terminate_tls = true`; a non-empty list of
-/// distinct names of 1–255 bytes. Default [`Route::DEFAULT_ALPN`].
+/// distinct names of 1–255 bytes. Default [`Route::DEFAULT_ALPN`]. Offering
+/// `h2` is valid but draws a warning: the backend must speak cleartext
+/// HTTP/2.
 fn route_alpn(
     rep: &mut Reporter<'_>,
     alpn: Option<&crate::raw::StrList>,
@@ -266,10 +268,7 @@ fn route_alpn(
         return None;
     }
     if list.get_ref().is_empty() {
-        rep.error(
-            list.span(),
-            "empty `alpn`; leave it out for h2 and http/1.1",
-        );
+        rep.error(list.span(), "empty `alpn`; leave it out for http/1.1");
         return None;
     }
     let mut out: Vec<String> = Vec::new();
@@ -285,6 +284,14 @@ fn route_alpn(
         } else {
             out.push(text.clone());
         }
+    }
+    if ok && out.iter().any(|p| p == "h2") {
+        rep.warn(
+            rep.key_span(list.span()),
+            "this route offers `h2`: clients that pick it send HTTP/2 after the handshake, \
+             so the backend must speak HTTP/2 in cleartext (h2c, prior knowledge); for an \
+             HTTP/1.1 backend leave `alpn` out (default [\"http/1.1\"])",
+        );
     }
     ok.then_some(out)
 }

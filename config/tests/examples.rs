@@ -98,7 +98,7 @@ fn full_gateway_example_has_the_documented_values() -> Result<()> {
     );
     assert_eq!(g.routes[1].target, Target::Tunnel("home".into()));
     assert!(g.routes[2].terminate_tls);
-    assert_eq!(g.routes[2].alpn, ["h2", "http/1.1"]);
+    assert_eq!(g.routes[2].alpn, ["http/1.1"]);
     assert!(
         matches!(&g.http01.as_ref().map(|h| &h.action), Some(Http01Action::Forward(b)) if b.port == Some(80))
     );
@@ -277,4 +277,48 @@ fn link_tuning_keys_are_read_and_default_when_absent() {
         ),
         (1452, 1_048_576, 65_536)
     );
+}
+
+/// A terminating route: `[acme]`, a listener and the route with `extra`.
+fn terminating(extra: &str) -> String {
+    format!(
+        "[[listener]]\nbind = \"[::]:443\"\n\n[acme]\ndirectory = \"https://acme.test/dir\"\n\
+         contact = \"mailto:ops@example.org\"\ndomains = [\"app.example.org\"]\n\
+         storage = \"/var/lib/portico/acme\"\n\n[[route]]\nhosts = [\"app.example.org\"]\n\
+         terminate_tls = true\nbackend = \"[200::7]:8080\"\n{extra}"
+    )
+}
+
+#[test]
+fn terminating_routes_offer_http11_by_default_without_a_warning() {
+    let path = Path::new("/etc/portico/gateway.toml");
+    let checked = portico_config::parse_gateway_checked(&terminating(""), path).expect("valid");
+    assert_eq!(checked.config.routes[0].alpn, ["http/1.1"]);
+    assert!(checked.warnings.is_empty(), "{}", checked.warnings);
+}
+
+#[test]
+fn offering_h2_on_a_terminating_route_is_valid_with_a_warning_at_the_alpn_key() {
+    let path = Path::new("/etc/portico/gateway.toml");
+    let src = terminating("alpn = [\"h2\", \"http/1.1\"]\n");
+    let checked = portico_config::parse_gateway_checked(&src, path).expect("valid");
+    assert_eq!(checked.config.routes[0].alpn, ["h2", "http/1.1"]);
+    let warnings = &checked.warnings.0;
+    assert_eq!(warnings.len(), 1, "{}", checked.warnings);
+    let w = &warnings[0];
+    let alpn_line = src
+        .lines()
+        .position(|l| l.starts_with("alpn"))
+        .expect("alpn")
+        + 1;
+    assert_eq!(
+        (w.severity, w.line, w.column, w.width),
+        (portico_config::Severity::Warning, alpn_line, 1, 4)
+    );
+    assert!(w.message.contains("h2c"), "{w}");
+    assert!(w.to_string().starts_with("warning: "), "{w}");
+    // Without h2: no warning.
+    let src = terminating("alpn = [\"http/1.1\", \"acme-tls/1\"]\n");
+    let checked = portico_config::parse_gateway_checked(&src, path).expect("valid");
+    assert!(checked.warnings.is_empty(), "{}", checked.warnings);
 }

@@ -40,6 +40,6 @@ mod service;
 pub use accept::bind_listener;
 pub use metrics::Metrics;
 pub use server::{Gateway, GatewaySettings, StartError};
-pub use service::daemon::{RunError, run, run_with};
+pub use service::daemon::{RunError, log_config_warnings, run, run_with};
 pub use service::demo::run_demo;
 pub use service::fd_limit::raise_to_hard as raise_open_file_limit;

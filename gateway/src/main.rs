@@ -32,7 +32,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Validate the configuration, print the errors, exit 1 on any.
+    /// Validate the configuration, print the errors, exit 1 on any;
+    /// warnings are printed too but do not fail the check.
     Check,
     /// Run with a built-in demo configuration and two demo backends on loopback.
     Demo {
@@ -43,8 +44,9 @@ enum Command {
 }
 
 fn check(path: &Path) -> ExitCode {
-    match portico_config::load_gateway(path) {
-        Ok(config) => {
+    match portico_config::load_gateway_checked(path) {
+        Ok(portico_config::Checked { config, warnings }) => {
+            eprint!("{warnings}");
             println!(
                 "ok: {} listeners, {} routes, {} tunnels",
                 config.listeners.len(),
@@ -77,10 +79,11 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 fn run(path: PathBuf) -> anyhow::Result<()> {
-    let config = portico_config::load_gateway(&path).map_err(|diagnostics| {
+    let checked = portico_config::load_gateway_checked(&path).map_err(|diagnostics| {
         eprint!("{diagnostics}");
         anyhow::anyhow!("invalid configuration {}", path.display())
     })?;
+    let config = portico_gateway::log_config_warnings(checked);
     runtime()?.block_on(portico_gateway::run(config, path))?;
     Ok(())
 }

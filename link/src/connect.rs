@@ -46,6 +46,25 @@ pub enum ConnectError {
     Refused(RefuseReason),
 }
 
+/// TLS alerts (RFC 8446 §6.2) the tunnel client raises when it does not
+/// accept the gateway's certificate: bad_certificate, unsupported_certificate,
+/// certificate_revoked, certificate_expired, certificate_unknown,
+/// unknown_ca, decrypt_error (a handshake signature that does not verify).
+const CERTIFICATE_ALERTS: [u8; 7] = [42, 43, 44, 45, 46, 48, 51];
+
+impl ConnectError {
+    /// Whether this side refused the gateway's certificate (it does not
+    /// verify against the configured `ca` or system roots).
+    pub fn is_certificate_rejected(&self) -> bool {
+        let ConnectError::Connection(ConnectionError::TransportError(err)) = self else {
+            return false;
+        };
+        CERTIFICATE_ALERTS
+            .iter()
+            .any(|alert| err.code == quinn::TransportErrorCode::crypto(*alert))
+    }
+}
+
 /// Dials the gateway at `server_addr`, verifying its certificate for
 /// `server_name`, and runs the client's side of the session handshake.
 ///

@@ -31,6 +31,10 @@ pub enum EndpointError {
     /// rustls refused the configuration (e.g. a key that does not match).
     #[error("TLS configuration: {0}")]
     Tls(#[from] rustls::Error),
+    /// The gateway verifier could not be built from the trusted
+    /// certificates (e.g. none of them usable as a trust anchor).
+    #[error("TLS verifier: {0}")]
+    Verifier(#[from] rustls::client::VerifierBuilderError),
     /// The TLS configuration offers no cipher suite QUIC can use.
     #[error("TLS configuration unusable for QUIC: {0}")]
     Quic(#[from] NoInitialCipherSuite),

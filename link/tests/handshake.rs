@@ -204,6 +204,12 @@ async fn client_with_another_ca_rejects_the_gateway() -> anyhow::Result<()> {
         ),
         "{outcome:?}"
     );
+    assert!(
+        outcome
+            .as_ref()
+            .is_err_and(ConnectError::is_certificate_rejected),
+        "{outcome:?}"
+    );
     let gateway_outcome = gateway.await??.pop().context("no outcome")?;
     assert!(gateway_outcome.is_err(), "the gateway got a session");
     Ok(())

@@ -2,7 +2,7 @@
 //! endpoint trusting the configured CA, and run the session handshake.
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use portico_config::TunnelConfig;
@@ -95,6 +95,29 @@ impl AttemptError {
             } => Some(*reason),
             _ => None,
         }
+    }
+
+    /// Whether this client did not accept the gateway's certificate.
+    pub fn certificate_rejected(&self) -> bool {
+        matches!(self, AttemptError::Connect { source, .. } if source.is_certificate_rejected())
+    }
+}
+
+/// What to do when the gateway's certificate is not accepted, for the log
+/// line; `ca` is the configured CA file (`None`: the system's roots).
+pub(crate) fn certificate_advice(ca: Option<&Path>) -> String {
+    let compare = "compare `openssl x509 -noout -fingerprint -sha256 -in FILE` of it \
+                   and of the gateway's `[tunnels]` cert";
+    match ca {
+        Some(path) => format!(
+            "`ca` ({}) must hold the certificate the gateway presents (its `[tunnels]` cert) \
+             or the CA that issued it; {compare}",
+            path.display()
+        ),
+        None => format!(
+            "the system's trusted roots do not accept it; set `ca` to the certificate the \
+             gateway presents (its `[tunnels]` cert) or the CA that issued it; {compare}"
+        ),
     }
 }
 

@@ -3,6 +3,7 @@
 //! client stops; between attempts wait with capped exponential back-off.
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -215,7 +216,7 @@ impl Client {
                 },
                 Err(error) => {
                     let retry_in = backoff.next_delay(jitter());
-                    self.attempt_failed(&error, retry_in);
+                    self.attempt_failed(&error, identity.ca.as_deref(), retry_in);
                     retry_in
                 }
             };
@@ -317,12 +318,19 @@ impl Client {
         Identity::of(&config)
     }
 
-    /// Logs a failed attempt once, at error level for a refusal.
-    fn attempt_failed(&self, error: &AttemptError, retry_in: Duration) {
+    /// Logs a failed attempt once, at error level for a refusal or a
+    /// certificate not accepted (with what to do; `ca` is the configured
+    /// CA file).
+    fn attempt_failed(&self, error: &AttemptError, ca: Option<&Path>, retry_in: Duration) {
         match error.refusal() {
             Some(reason) => {
                 tracing::error!(%reason, ?retry_in, "the gateway refused the session: {error}")
             }
+            None if error.certificate_rejected() => tracing::error!(
+                ?retry_in,
+                "the gateway's certificate is not accepted: {error}; {}",
+                attempt::certificate_advice(ca)
+            ),
             None => tracing::warn!(?retry_in, "cannot reach the gateway: {error}"),
         }
         self.emit(&ClientEvent::AttemptFailed { error, retry_in });

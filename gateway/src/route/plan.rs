@@ -307,7 +307,7 @@ mod tests {
             Plan::Terminate(
                 web.clone(),
                 Some(ProxyVersion::V2),
-                vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+                vec![b"http/1.1".to_vec()]
             )
         );
         assert_eq!(

@@ -25,7 +25,7 @@ pub enum RunError {
 /// stays and every problem is logged.
 fn reload(gateway: &Gateway, path: &Path) {
     systemd::reloading();
-    match portico_config::load_gateway(path) {
+    match portico_config::load_gateway_checked(path) {
         Err(diagnostics) => {
             for d in &diagnostics.0 {
                 tracing::error!(
@@ -38,7 +38,7 @@ fn reload(gateway: &Gateway, path: &Path) {
                 "reload rejected; keeping the running configuration"
             );
         }
-        Ok(config) => match gateway.apply(config) {
+        Ok(checked) => match gateway.apply(log_config_warnings(checked)) {
             Ok(()) => tracing::info!(path = %path.display(), "configuration reloaded"),
             Err(err) => {
                 tracing::error!(error = %err, "reload rejected; keeping the running configuration")
@@ -46,6 +46,18 @@ fn reload(gateway: &Gateway, path: &Path) {
         },
     }
     systemd::ready();
+}
+
+/// Logs each warning about a configuration file that loaded, with its
+/// place in the file; returns the configuration.
+pub fn log_config_warnings<T>(checked: portico_config::Checked<T>) -> T {
+    for w in checked.warnings.iter() {
+        tracing::warn!(
+            file = %w.file.display(), line = w.line, column = w.column,
+            "configuration: {}", w.message
+        );
+    }
+    checked.config
 }
 
 /// Runs the gateway until SIGTERM or SIGINT. `path` is re-read on SIGHUP
