@@ -69,13 +69,17 @@ pub(crate) fn duration_or(
     v.map_or(Some(default), |v| duration(rep, v, what, false))
 }
 
-/// A protocol list; absent means all. Empty or unknown names are errors.
+/// A protocol list; absent means the protocols that carry a hostname
+/// ([`ProtocolSet::NAMED`]). Empty or unknown names are errors.
 pub(crate) fn protocols(rep: &mut Reporter<'_>, v: Option<&StrList>) -> Option<ProtocolSet> {
     let Some(list) = v else {
-        return Some(ProtocolSet::ALL);
+        return Some(ProtocolSet::NAMED);
     };
     if list.get_ref().is_empty() {
-        rep.error(list.span(), "empty `protocols`; leave it out to mean all");
+        rep.error(
+            list.span(),
+            "empty `protocols`; leave it out for the default (tls, http, xmpp, dial)",
+        );
         return None;
     }
     let mut set = ProtocolSet::EMPTY;

@@ -37,6 +37,14 @@ const PROTO_HTTP: u8 = 2;
 const PROTO_XMPP: u8 = 3;
 /// Protocol byte: a dial line.
 const PROTO_DIAL: u8 = 4;
+/// Protocol byte: SSH.
+const PROTO_SSH: u8 = 5;
+/// Protocol byte: an HTTP `CONNECT` proxy request.
+const PROTO_CONNECT: u8 = 6;
+/// Protocol byte: SOCKS5.
+const PROTO_SOCKS5: u8 = 7;
+/// Protocol byte: anything else (no detector matched, or a silent client).
+const PROTO_OTHER: u8 = 8;
 
 /// What the gateway tells the tunnel client about one forwarded connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -216,6 +224,10 @@ fn protocol_id(protocol: Option<Protocol>) -> u8 {
         Some(Protocol::Http) => PROTO_HTTP,
         Some(Protocol::Xmpp) => PROTO_XMPP,
         Some(Protocol::Dial) => PROTO_DIAL,
+        Some(Protocol::Ssh) => PROTO_SSH,
+        Some(Protocol::Connect) => PROTO_CONNECT,
+        Some(Protocol::Socks5) => PROTO_SOCKS5,
+        Some(Protocol::Other) => PROTO_OTHER,
     }
 }
 
@@ -227,6 +239,10 @@ fn protocol_from_id(id: u8) -> Result<Option<Protocol>, HeaderError> {
         PROTO_HTTP => Ok(Some(Protocol::Http)),
         PROTO_XMPP => Ok(Some(Protocol::Xmpp)),
         PROTO_DIAL => Ok(Some(Protocol::Dial)),
+        PROTO_SSH => Ok(Some(Protocol::Ssh)),
+        PROTO_CONNECT => Ok(Some(Protocol::Connect)),
+        PROTO_SOCKS5 => Ok(Some(Protocol::Socks5)),
+        PROTO_OTHER => Ok(Some(Protocol::Other)),
         other => Err(HeaderError::BadProtocol(other)),
     }
 }

@@ -204,7 +204,7 @@ mod tests {
 
     fn settings(accept_proxy: &[&str]) -> PeekSettings {
         PeekSettings {
-            protocols: ProtocolSet::ALL,
+            protocols: ProtocolSet::NAMED,
             limits: Limits::default(),
             timeout: Duration::from_secs(5),
             accept_proxy: accept_proxy

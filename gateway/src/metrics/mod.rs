@@ -20,7 +20,9 @@ mod tunnel;
 pub(crate) use tunnel::{SESSION_LIMIT, TunnelMetrics, refusal_label};
 
 /// Protocol labels: index 0 is a connection whose protocol was never known.
-const PROTOCOL_LABELS: [&str; 5] = ["unknown", "tls", "http", "xmpp", "dial"];
+const PROTOCOL_LABELS: [&str; 9] = [
+    "unknown", "tls", "http", "xmpp", "dial", "ssh", "connect", "socks5", "other",
+];
 
 /// Upper bounds of the sniff-time histogram buckets, in seconds.
 pub const SNIFF_BUCKETS: [f64; 15] = [
@@ -85,6 +87,10 @@ fn protocol_index(protocol: Option<Protocol>) -> usize {
         Some(Protocol::Http) => 2,
         Some(Protocol::Xmpp) => 3,
         Some(Protocol::Dial) => 4,
+        Some(Protocol::Ssh) => 5,
+        Some(Protocol::Connect) => 6,
+        Some(Protocol::Socks5) => 7,
+        Some(Protocol::Other) => 8,
     }
 }
 
@@ -103,7 +109,7 @@ pub struct ListenerMetrics {
     active: AtomicI64,
     to_backend: AtomicU64,
     to_client: AtomicU64,
-    connections: [[AtomicU64; 6]; 5],
+    connections: [[AtomicU64; 6]; PROTOCOL_LABELS.len()],
 }
 
 impl ListenerMetrics {

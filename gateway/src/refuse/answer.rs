@@ -147,7 +147,9 @@ pub(crate) fn answer(
             };
             Some(xmpp_stream_error(condition, xmpp))
         }
-        Protocol::Dial => None,
+        Protocol::Dial | Protocol::Ssh | Protocol::Connect | Protocol::Socks5 | Protocol::Other => {
+            None
+        }
     }
 }
 

@@ -115,7 +115,7 @@ mod tests {
 
     #[test]
     fn timeouts_answer_408_only_to_what_looks_like_http() {
-        let all = ProtocolSet::ALL;
+        let all = ProtocolSet::NAMED;
         assert_eq!(
             classify(PeekError::Timeout, b"GET /x HTT", all),
             (Some(Protocol::Http), Reason::Timeout)
@@ -137,7 +137,7 @@ mod tests {
 
     #[test]
     fn sniff_errors_keep_their_protocol() {
-        let all = ProtocolSet::ALL;
+        let all = ProtocolSet::NAMED;
         assert_eq!(
             classify(
                 PeekError::Sniff(SniffError::TooLarge {
@@ -176,6 +176,8 @@ mod tests {
             port: None,
             consume: 0,
             tls: None,
+            connect: None,
+            socks5: None,
             http: Some(portico_sniff::Http {
                 method: "GET".into(),
                 path: path.into(),
@@ -192,7 +194,7 @@ mod tests {
     fn state_terminating(target: Target, http01: Option<Http01>, terminate_tls: bool) -> State {
         let route = portico_config::model::Route {
             hosts: vec![portico_config::HostPattern::Any],
-            protocols: ProtocolSet::ALL,
+            protocols: ProtocolSet::NAMED,
             target,
             proxy_protocol: Some(ProxyVersion::V2),
             terminate_tls,

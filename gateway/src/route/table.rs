@@ -196,9 +196,9 @@ mod tests {
     #[test]
     fn exact_beats_wildcard_and_any() {
         let t = table(vec![
-            route(&["*"], "any", ProtocolSet::ALL),
-            route(&["*.example.org"], "wild", ProtocolSet::ALL),
-            route(&["www.example.org"], "exact", ProtocolSet::ALL),
+            route(&["*"], "any", ProtocolSet::NAMED),
+            route(&["*.example.org"], "wild", ProtocolSet::NAMED),
+            route(&["www.example.org"], "exact", ProtocolSet::NAMED),
         ]);
         assert_eq!(
             backend_of(&t, Some("www.example.org"), Protocol::Http).as_deref(),
@@ -217,8 +217,8 @@ mod tests {
     #[test]
     fn longer_wildcard_beats_shorter() {
         let t = table(vec![
-            route(&["*.example.org"], "short", ProtocolSet::ALL),
-            route(&["*.b.example.org"], "long", ProtocolSet::ALL),
+            route(&["*.example.org"], "short", ProtocolSet::NAMED),
+            route(&["*.b.example.org"], "long", ProtocolSet::NAMED),
         ]);
         assert_eq!(
             backend_of(&t, Some("a.b.example.org"), Protocol::Tls).as_deref(),
@@ -241,7 +241,7 @@ mod tests {
 
     #[test]
     fn wildcard_does_not_match_its_suffix() {
-        let t = table(vec![route(&["*.example.org"], "wild", ProtocolSet::ALL)]);
+        let t = table(vec![route(&["*.example.org"], "wild", ProtocolSet::NAMED)]);
         assert_eq!(backend_of(&t, Some("example.org"), Protocol::Http), None);
         assert_eq!(
             backend_of(&t, Some("deep.er.example.org"), Protocol::Http).as_deref(),
@@ -255,12 +255,12 @@ mod tests {
         let t = table(vec![route(
             &["example.org", "*.example.org"],
             "named",
-            ProtocolSet::ALL,
+            ProtocolSet::NAMED,
         )]);
         assert_eq!(backend_of(&t, None, Protocol::Tls), None);
         let t = table(vec![
-            route(&["example.org"], "named", ProtocolSet::ALL),
-            route(&["*"], "default", ProtocolSet::ALL),
+            route(&["example.org"], "named", ProtocolSet::NAMED),
+            route(&["*"], "default", ProtocolSet::NAMED),
         ]);
         assert_eq!(
             backend_of(&t, None, Protocol::Tls).as_deref(),
@@ -294,8 +294,8 @@ mod tests {
     #[test]
     fn first_route_in_file_order_wins_within_a_level() {
         let t = table(vec![
-            route(&["example.org"], "first", ProtocolSet::ALL),
-            route(&["example.org"], "second", ProtocolSet::ALL),
+            route(&["example.org"], "first", ProtocolSet::NAMED),
+            route(&["example.org"], "second", ProtocolSet::NAMED),
         ]);
         assert_eq!(
             backend_of(&t, Some("example.org"), Protocol::Http).as_deref(),
@@ -305,7 +305,7 @@ mod tests {
 
     #[test]
     fn tunnel_targets_are_kept() {
-        let mut r = route(&["nas.example.org"], "unused", ProtocolSet::ALL);
+        let mut r = route(&["nas.example.org"], "unused", ProtocolSet::NAMED);
         r.target = Target::Tunnel("home".to_owned());
         let t = table(vec![r]);
         assert_eq!(
@@ -317,7 +317,7 @@ mod tests {
 
     #[test]
     fn terminate_tls_needs_acme_and_a_backend_naming_the_route() {
-        let mut r = route(&["app.example.org"], "b", ProtocolSet::ALL);
+        let mut r = route(&["app.example.org"], "b", ProtocolSet::NAMED);
         r.terminate_tls = true;
         let err = RouteTable::build(std::slice::from_ref(&r), false).expect_err("no acme");
         assert!(matches!(err, RouteError::TerminateTlsWithoutAcme { .. }));

@@ -33,7 +33,7 @@ fn pattern(text: &str) -> HostPattern {
 pub(crate) fn route(hosts: &[&str], backend: SocketAddr) -> Route {
     Route {
         hosts: hosts.iter().map(|h| pattern(h)).collect(),
-        protocols: ProtocolSet::ALL,
+        protocols: ProtocolSet::NAMED,
         target: Target::Backend(Backend {
             host: backend.ip().to_string(),
             port: Some(backend.port()),
@@ -47,7 +47,7 @@ pub(crate) fn route(hosts: &[&str], backend: SocketAddr) -> Route {
 pub(crate) fn listener() -> Listener {
     Listener {
         bind: BIND.parse().expect("addr"),
-        protocols: ProtocolSet::ALL,
+        protocols: ProtocolSet::NAMED,
         peek_timeout: Duration::from_secs(5),
         connect_timeout: Duration::from_secs(5),
         idle_timeout: None,
