@@ -29,11 +29,24 @@ pub struct GatewayConfig {
     pub admin: Option<Admin>,
     /// `[limits]`, with defaults when absent.
     pub limits: GatewayLimits,
+    /// `[[user]]`: credentials for `connect` and `socks5` routes.
+    pub users: Vec<User>,
+}
+
+/// A `[[user]]`.
+#[derive(Debug, Clone)]
+pub struct User {
+    /// Its name (what a client sends as the user name).
+    pub name: String,
+    /// Its password, read from `password_file` (owner-only).
+    pub password: Secret,
 }
 
 /// A `[[listener]]`.
 #[derive(Debug, Clone)]
 pub struct Listener {
+    /// Its name, for routes' `listeners` filter (optional; unique).
+    pub name: Option<String>,
     /// Where to listen. `[::]` listens on IPv4 and IPv6.
     pub bind: SocketAddr,
     /// Protocols detected here (default: all).
@@ -50,6 +63,11 @@ pub struct Listener {
     /// Sources that must send a PROXY v1/v2 header; from anywhere else a
     /// PROXY header is refused. Empty: no PROXY header accepted.
     pub accept_proxy: Vec<IpNet>,
+    /// A client silent this long is `other` (`other_after`; only with
+    /// `"other"` in `protocols`). Zero: no peek at all, every connection is
+    /// `other` at once (a pure port forward). `None`: silence is closed at
+    /// `peek_timeout`.
+    pub other_after: Option<Duration>,
 }
 
 /// A `[[route]]`.
@@ -70,6 +88,48 @@ pub struct Route {
     /// backend in whatever protocol the client picked, so `h2` is only for
     /// backends that speak cleartext HTTP/2 with prior knowledge.
     pub alpn: Vec<String>,
+    /// Who may use the route and what they may ask of it.
+    pub access: Access,
+}
+
+/// A route's access rules: which listeners, clients, users and target
+/// ports it admits. The default admits everything the route's names and
+/// protocols do.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Access {
+    /// Only connections that came in on these named listeners (`listeners`;
+    /// empty: any listener).
+    pub listeners: Vec<String>,
+    /// Target ports a `connect`, `socks5` or `dial` client may ask for
+    /// (`ports`; empty: only the backend's own port, or any port when the
+    /// backend has none).
+    pub ports: Vec<u16>,
+    /// `connect` and `socks5` clients need the credentials of one of these
+    /// `[[user]]`s (`users`; empty: no credentials asked).
+    pub users: Vec<String>,
+    /// Only clients in these networks (`allow`; empty: any client), judged
+    /// on the client address after a PROXY header.
+    pub allow: Vec<IpNet>,
+    /// Never clients in these networks (`deny`); deny beats allow.
+    pub deny: Vec<IpNet>,
+    /// The requested `host:port` is passed to the tunnel client, whose
+    /// `[[exit]]` list decides (`exit`; only with `tunnel`).
+    pub exit: bool,
+}
+
+impl Access {
+    /// Whether a client at `ip` is admitted by `allow` and `deny`.
+    pub fn admits_client(&self, ip: std::net::IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        let allowed = self.allow.is_empty() || self.allow.iter().any(|n| n.contains(&ip));
+        allowed && !self.deny.iter().any(|n| n.contains(&ip))
+    }
+
+    /// Whether a connection on the listener named `listener` is admitted.
+    pub fn admits_listener(&self, listener: Option<&str>) -> bool {
+        self.listeners.is_empty()
+            || listener.is_some_and(|name| self.listeners.iter().any(|l| l == name))
+    }
 }
 
 impl Route {
@@ -275,6 +335,28 @@ pub struct TunnelConfig {
     pub tun: Option<Tun>,
     /// `[[service]]`, at least one.
     pub services: Vec<Service>,
+    /// `[[exit]]`: what this host may dial on the gateway's behalf (none by
+    /// default).
+    pub exits: Vec<Exit>,
+}
+
+/// An `[[exit]]`: targets a route with `exit = true` may reach through
+/// this tunnel client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exit {
+    /// Networks and names admitted (`allow`).
+    pub allow: Vec<ExitTarget>,
+    /// Ports admitted (`ports`, never empty).
+    pub ports: Vec<u16>,
+}
+
+/// One entry of an `[[exit]]`'s `allow`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExitTarget {
+    /// An address or network, e.g. `192.168.1.0/24`.
+    Net(IpNet),
+    /// A name or wildcard, e.g. `nas.lan` or `*.lan`.
+    Host(HostPattern),
 }
 
 /// `[tun]`.
@@ -314,6 +396,9 @@ pub struct Service {
     pub source: SourceMode,
     /// PROXY header (only with `SourceMode::Tunnel`).
     pub proxy_protocol: Option<ProxyVersion>,
+    /// Gateway ports (the port the client reached) this service takes for
+    /// nameless connections (`ports`; empty: any).
+    pub ports: Vec<u16>,
 }
 
 /// How a service is reached.
