@@ -139,6 +139,7 @@ pub fn service(hosts: &[&str], to: SocketAddr, proxy_protocol: Option<ProxyVersi
         to,
         source: SourceMode::Tunnel,
         proxy_protocol,
+        ports: Vec::new(),
     }
 }
 
@@ -157,6 +158,7 @@ pub fn config(
         link: LinkTuning::default(),
         tun: None,
         services,
+        exits: Vec::new(),
     }
 }
 

@@ -60,6 +60,7 @@ mod tests {
             to: std::net::SocketAddr::from(([127, 0, 0, 1], port)),
             source: SourceMode::Tunnel,
             proxy_protocol: None,
+            ports: Vec::new(),
         }
     }
 

@@ -199,6 +199,7 @@ mod tests {
             proxy_protocol: Some(ProxyVersion::V2),
             terminate_tls,
             alpn: portico_config::model::Route::default_alpn(),
+            access: Default::default(),
         };
         State {
             routes: RouteTable::build(&[route], true).expect("table"),

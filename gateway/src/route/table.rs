@@ -176,6 +176,7 @@ mod tests {
             proxy_protocol: None,
             terminate_tls: false,
             alpn: portico_config::model::Route::default_alpn(),
+            access: Default::default(),
         }
     }
 

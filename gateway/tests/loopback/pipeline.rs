@@ -41,17 +41,20 @@ pub(crate) fn route(hosts: &[&str], backend: SocketAddr) -> Route {
         proxy_protocol: None,
         terminate_tls: false,
         alpn: portico_config::model::Route::default_alpn(),
+        access: Default::default(),
     }
 }
 
 pub(crate) fn listener() -> Listener {
     Listener {
+        name: None,
         bind: BIND.parse().expect("addr"),
         protocols: ProtocolSet::NAMED,
         peek_timeout: Duration::from_secs(5),
         connect_timeout: Duration::from_secs(5),
         idle_timeout: None,
         accept_proxy: Vec::new(),
+        other_after: None,
     }
 }
 
@@ -64,6 +67,7 @@ pub(crate) fn config(routes: Vec<Route>) -> GatewayConfig {
         tunnels: None,
         tunnel: Vec::new(),
         admin: None,
+        users: Vec::new(),
         limits: GatewayLimits {
             max_connections: 100,
             max_connections_per_ip: 100,

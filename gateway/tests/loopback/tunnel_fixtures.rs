@@ -81,6 +81,7 @@ pub(crate) fn tunnel_route() -> Route {
         proxy_protocol: Some(ProxyVersion::V2),
         terminate_tls: false,
         alpn: portico_config::model::Route::default_alpn(),
+        access: Default::default(),
     }
 }
 

@@ -161,6 +161,7 @@ pub fn service(hosts: &[&str], to: SocketAddr, proxy_protocol: Option<ProxyVersi
         to,
         source: SourceMode::Tunnel,
         proxy_protocol,
+        ports: Vec::new(),
     }
 }
 
@@ -178,6 +179,7 @@ pub fn config(
         link: LinkTuning::default(),
         tun: None,
         services,
+        exits: Vec::new(),
     }
 }
 
