@@ -154,10 +154,9 @@ impl PatternClaims {
         let overlaps = |other: &[String]| {
             scope.is_empty() || other.is_empty() || other.iter().any(|s| scope.contains(s))
         };
-        let earlier = self
-            .taken
-            .iter()
-            .find(|(p, set, other, _)| p == pattern && set.intersects(protocols) && overlaps(other));
+        let earlier = self.taken.iter().find(|(p, set, other, _)| {
+            p == pattern && set.intersects(protocols) && overlaps(other)
+        });
         if let Some((_, _, _, first)) = earlier {
             let line = rep.line_of(*first);
             rep.error(

@@ -316,6 +316,18 @@ pub struct GatewayLimits {
     /// 100, 0..=`REFUSAL_LOG_RATE_CAP`); refusals beyond it
     /// are still counted in the metrics and summed up in one line.
     pub refusal_log_rate: u32,
+    /// Failed proxy logins (`connect`, `socks5`) allowed from one client
+    /// address (an IPv6 /64) within `login_window` (`login_failures`,
+    /// default 5, 1..=`LOGIN_FAILURES_CAP`); past it every login from there
+    /// is refused until the window ends.
+    pub login_failures: u32,
+    /// The window of `login_failures` (`login_window`, default 60 s, at
+    /// most a day).
+    pub login_window: Duration,
+    /// Client addresses whose failed logins are tracked at once
+    /// (`login_sources_max`, default 4096, 1..=`LOGIN_SOURCES_CAP`); beyond
+    /// it the oldest are forgotten.
+    pub login_sources_max: usize,
 }
 
 /// A validated tunnel-client configuration.
@@ -448,6 +460,18 @@ impl GatewayLimits {
     pub const DEFAULT_REFUSAL_LOG_RATE: u32 = 100;
     /// Largest `refusal_log_rate` accepted.
     pub(crate) const REFUSAL_LOG_RATE_CAP: u32 = 1_000_000;
+    /// Default `login_failures`.
+    pub const DEFAULT_LOGIN_FAILURES: u32 = 5;
+    /// Largest `login_failures` accepted.
+    pub(crate) const LOGIN_FAILURES_CAP: u32 = 1000;
+    /// Default `login_window`.
+    pub const DEFAULT_LOGIN_WINDOW: Duration = Duration::from_secs(60);
+    /// Longest `login_window` accepted.
+    pub(crate) const LOGIN_WINDOW_CAP: Duration = Duration::from_secs(24 * 3600);
+    /// Default `login_sources_max`.
+    pub const DEFAULT_LOGIN_SOURCES_MAX: usize = 4096;
+    /// Largest `login_sources_max` accepted.
+    pub(crate) const LOGIN_SOURCES_CAP: usize = 1_000_000;
 
     /// The detection caps these limits set, other sniff limits at their defaults.
     pub fn sniff_limits(&self) -> portico_sniff::Limits {
@@ -470,6 +494,9 @@ impl Default for GatewayLimits {
             http_head_max: Self::DEFAULT_HTTP_HEAD_MAX,
             xmpp_head_max: Self::DEFAULT_XMPP_HEAD_MAX,
             refusal_log_rate: Self::DEFAULT_REFUSAL_LOG_RATE,
+            login_failures: Self::DEFAULT_LOGIN_FAILURES,
+            login_window: Self::DEFAULT_LOGIN_WINDOW,
+            login_sources_max: Self::DEFAULT_LOGIN_SOURCES_MAX,
         }
     }
 }

@@ -145,6 +145,9 @@ pub(crate) struct RawLimits {
     pub(crate) http_head_max: Option<S<i64>>,
     pub(crate) xmpp_head_max: Option<S<i64>>,
     pub(crate) refusal_log_rate: Option<S<i64>>,
+    pub(crate) login_failures: Option<S<i64>>,
+    pub(crate) login_window: Option<S<String>>,
+    pub(crate) login_sources_max: Option<S<i64>>,
 }
 
 /// A tunnel-client configuration file.

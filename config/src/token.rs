@@ -60,7 +60,9 @@ fn read_secret_bytes(path: &Path, what: &str) -> Result<Vec<u8>, String> {
         .read_to_end(&mut bytes)
         .map_err(|e| format!("{what} {shown}: {e}"))?;
     if bytes.len() > MAX_TOKEN_LEN {
-        return Err(format!("{what} {shown} is larger than {MAX_TOKEN_LEN} bytes"));
+        return Err(format!(
+            "{what} {shown} is larger than {MAX_TOKEN_LEN} bytes"
+        ));
     }
     while matches!(bytes.last(), Some(b'\n' | b'\r')) {
         bytes.pop();

@@ -37,7 +37,10 @@ pub(crate) fn users(rep: &mut Reporter<'_>, raw: &[S<RawUser>], base: &Path) -> 
             let line = rep.line_of(first.get_ref().name.span().start);
             rep.error(
                 u.name.span(),
-                format!("user `{}` is already defined on line {line}", u.name.get_ref()),
+                format!(
+                    "user `{}` is already defined on line {line}",
+                    u.name.get_ref()
+                ),
             );
         }
         let password = fields::path(rep, &u.password_file, base, "password_file").and_then(|p| {
@@ -92,9 +95,16 @@ pub(crate) fn access(
             ok = false;
         }
     }
-    if raw.listeners.as_ref().is_some_and(|l| l.get_ref().is_empty()) {
+    if raw
+        .listeners
+        .as_ref()
+        .is_some_and(|l| l.get_ref().is_empty())
+    {
         if let Some(l) = &raw.listeners {
-            rep.error(l.span(), "empty `listeners`; leave it out for every listener");
+            rep.error(
+                l.span(),
+                "empty `listeners`; leave it out for every listener",
+            );
         }
         ok = false;
     }
@@ -126,7 +136,10 @@ pub(crate) fn access(
     if let Some(e) = raw.exit.as_ref().filter(|e| *e.get_ref()) {
         let span = rep.key_span(e.span());
         if raw.tunnel.is_none() {
-            rep.error(span.clone(), "`exit = true` needs `tunnel`: the tunnel client dials the target");
+            rep.error(
+                span.clone(),
+                "`exit = true` needs `tunnel`: the tunnel client dials the target",
+            );
             ok = false;
         }
         if protocols.is_some_and(|p| p.iter().any(|x| !proxy_protocols().contains(x))) {
@@ -137,7 +150,10 @@ pub(crate) fn access(
             ok = false;
         }
         if raw.users.is_none() {
-            rep.error(span, "`exit = true` needs `users`: their credentials pick the tunnel");
+            rep.error(
+                span,
+                "`exit = true` needs `users`: their credentials pick the tunnel",
+            );
             ok = false;
         }
     }

@@ -102,7 +102,9 @@ fn listeners(rep: &mut Reporter<'_>, raw: &[S<RawListener>]) -> Option<Vec<Liste
             ok = false;
         }
         if let (Some(name), Some(raw_name)) = (&l.name, &item.get_ref().name)
-            && let Some(first) = out.iter().position(|o: &Listener| o.name.as_ref() == Some(name))
+            && let Some(first) = out
+                .iter()
+                .position(|o: &Listener| o.name.as_ref() == Some(name))
         {
             let line = raw
                 .get(first)
@@ -240,7 +242,12 @@ fn route(
     }
     if let (Some(hosts), Some(set), Some(access)) = (&hosts, protocols, &access) {
         for (pattern, span) in hosts {
-            claims.claim(rep, (pattern, set, &access.listeners), span.clone(), "route");
+            claims.claim(
+                rep,
+                (pattern, set, &access.listeners),
+                span.clone(),
+                "route",
+            );
         }
     }
     let target = match (&raw.backend, &raw.tunnel) {

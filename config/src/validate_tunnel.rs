@@ -7,9 +7,9 @@ use std::path::Path;
 
 use portico_sniff::ProtocolSet;
 
+use crate::HostPattern;
 use crate::diagnostics::Reporter;
 use crate::fields::{self, PatternClaims};
-use crate::HostPattern;
 use crate::model::{Exit, ExitTarget, RouteMode, Service, SourceMode, Tun, TunnelConfig};
 use crate::raw::{RawExit, RawService, RawTun, RawTunnelConfig, S};
 use crate::{addr, raw};
@@ -265,7 +265,12 @@ fn service(
     let ports = fields::ports(rep, raw.ports.as_ref());
     let scope: Vec<String> = ports.iter().flatten().map(u16::to_string).collect();
     for (pattern, span) in hosts.iter().flatten() {
-        claims.claim(rep, (pattern, ProtocolSet::ALL, &scope), span.clone(), "service");
+        claims.claim(
+            rep,
+            (pattern, ProtocolSet::ALL, &scope),
+            span.clone(),
+            "service",
+        );
     }
     let to = fields::socket_addr(rep, &raw.to, "service `to`");
     let source = match raw

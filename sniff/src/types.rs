@@ -231,6 +231,12 @@ pub struct Detection {
 }
 
 impl Detection {
+    /// The detection the gateway assigns to what no detector recognised (or
+    /// a silent client): [`Protocol::Other`], no name, nothing to consume.
+    pub fn other() -> Detection {
+        Detection::new(Protocol::Other, None)
+    }
+
     /// A detection of `protocol` naming `host`, with nothing to consume and
     /// no details yet.
     pub(crate) fn new(protocol: Protocol, host: Option<Hostname>) -> Detection {

@@ -245,6 +245,8 @@ pub fn header_from(host: &str, client: SocketAddr) -> anyhow::Result<StreamHeade
         reached: "198.51.100.1:443".parse()?,
         protocol: None,
         host: Some(Hostname::parse_str(host)?),
+        answer: false,
+        exit: None,
     })
 }
 

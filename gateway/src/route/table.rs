@@ -3,13 +3,14 @@
 //!
 //! Precedence: an exact name beats a `*.` wildcard, a longer wildcard beats
 //! a shorter one, `*` comes last; within one level, the first route in file
-//! order whose protocol filter admits the protocol wins. A reload builds a
-//! new table and swaps it in whole.
+//! order whose protocol filter admits the protocol and whose `listeners`
+//! filter admits the listener wins. A reload builds a new table and swaps
+//! it in whole.
 
 use std::collections::HashMap;
 
 use portico_config::HostPattern;
-use portico_config::model::{ProxyVersion, Route, Target};
+use portico_config::model::{Access, ProxyVersion, Route, Target};
 use portico_sniff::{Hostname, Protocol, ProtocolSet};
 
 /// Why a route table cannot be built.
@@ -48,6 +49,28 @@ pub struct RouteEntry {
     pub terminate_tls: bool,
     /// ALPN protocols offered when terminating, in preference order.
     pub alpn: Vec<Vec<u8>>,
+    /// Who may use the route and what they may ask of it.
+    pub access: Access,
+}
+
+/// How a route matched a name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MatchedBy {
+    /// An exact name or a `*.` wildcard: the route names the host.
+    Name,
+    /// `*`: the route takes any host.
+    Any,
+}
+
+/// A connection as the table matches it.
+#[derive(Debug, Clone, Copy)]
+pub struct Key<'a> {
+    /// The name asked for, if any.
+    pub host: Option<&'a Hostname>,
+    /// The protocol recognised.
+    pub protocol: Protocol,
+    /// The name of the listener it came in on, if the listener has one.
+    pub listener: Option<&'a str>,
 }
 
 /// Routes indexed by host pattern.
@@ -85,6 +108,7 @@ impl RouteTable {
                 protocols: route.protocols,
                 terminate_tls: route.terminate_tls,
                 alpn: route.alpn.iter().map(|p| p.as_bytes().to_vec()).collect(),
+                access: route.access.clone(),
             });
             for pattern in &route.hosts {
                 match pattern {
@@ -114,35 +138,50 @@ impl RouteTable {
         self.entries.len()
     }
 
-    /// The route serving `host` over `protocol`, if any. A connection without
-    /// a hostname is served only by a `*` route.
+    /// The route serving `host` over `protocol` on an unnamed listener, if
+    /// any. A connection without a hostname is served only by a `*` route.
+    #[cfg(test)]
     pub fn lookup(&self, host: Option<&Hostname>, protocol: Protocol) -> Option<&RouteEntry> {
-        if let Some(host) = host {
+        let key = Key {
+            host,
+            protocol,
+            listener: None,
+        };
+        self.find(key).map(|(entry, _)| entry)
+    }
+
+    /// The route serving `key`, if any, and how it matched. A connection
+    /// without a hostname is served only by a `*` route.
+    pub fn find(&self, key: Key<'_>) -> Option<(&RouteEntry, MatchedBy)> {
+        if let Some(host) = key.host {
             let name = host.as_str();
-            if let Some(found) = self.first_admitting(self.exact.get(name), protocol) {
-                return Some(found);
+            if let Some(found) = self.first_admitting(self.exact.get(name), key) {
+                return Some((found, MatchedBy::Name));
             }
             // Suffixes after each dot, longest first: a.b.c → b.c → c.
             let mut rest = name;
             while let Some((_, suffix)) = rest.split_once('.') {
-                if let Some(found) = self.first_admitting(self.wildcard.get(suffix), protocol) {
-                    return Some(found);
+                if let Some(found) = self.first_admitting(self.wildcard.get(suffix), key) {
+                    return Some((found, MatchedBy::Name));
                 }
                 rest = suffix;
             }
         }
-        self.first_admitting(Some(&self.any), protocol)
+        self.first_admitting(Some(&self.any), key)
+            .map(|found| (found, MatchedBy::Any))
     }
 
     fn first_admitting(
         &self,
         candidates: Option<&Vec<usize>>,
-        protocol: Protocol,
+        key: Key<'_>,
     ) -> Option<&RouteEntry> {
         candidates?
             .iter()
             .filter_map(|&i| self.entries.get(i))
-            .find(|entry| entry.protocols.contains(protocol))
+            .find(|entry| {
+                entry.protocols.contains(key.protocol) && entry.access.admits_listener(key.listener)
+            })
     }
 }
 

@@ -76,6 +76,7 @@ pub(crate) fn config(routes: Vec<Route>) -> GatewayConfig {
             http_head_max: 16 * 1024,
             xmpp_head_max: 4 * 1024,
             refusal_log_rate: GatewayLimits::DEFAULT_REFUSAL_LOG_RATE,
+            ..GatewayLimits::default()
         },
     }
 }
