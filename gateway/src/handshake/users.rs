@@ -12,6 +12,8 @@ use portico_config::model::User;
 use portico_link::{FailureLimiter, tokens_equal};
 use portico_sniff::Credentials;
 
+use crate::metrics::Metrics;
+
 /// Who a proxy client turned out to be.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Identity {
@@ -48,11 +50,16 @@ impl Rejection {
 pub(crate) struct Users {
     by_name: HashMap<String, Secret>,
     failures: Arc<FailureLimiter>,
+    metrics: Arc<Metrics>,
 }
 
 impl Default for Users {
     fn default() -> Self {
-        Users::new(&[], Arc::new(FailureLimiter::default()))
+        Users::new(
+            &[],
+            Arc::new(FailureLimiter::default()),
+            Arc::new(Metrics::default()),
+        )
     }
 }
 
@@ -61,13 +68,28 @@ impl Default for Users {
 const DECOY: &[u8] = b"portico-no-such-user-decoy-password";
 
 impl Users {
-    /// The table of `users`, counting failures into `failures`.
-    pub(crate) fn new(users: &[User], failures: Arc<FailureLimiter>) -> Users {
+    /// The table of `users`, limiting failures with `failures` and
+    /// counting them in `metrics`.
+    pub(crate) fn new(
+        users: &[User],
+        failures: Arc<FailureLimiter>,
+        metrics: Arc<Metrics>,
+    ) -> Users {
         let by_name = users
             .iter()
             .map(|user| (user.name.clone(), user.password.clone()))
             .collect();
-        Users { by_name, failures }
+        Users {
+            by_name,
+            failures,
+            metrics,
+        }
+    }
+
+    /// A rejection, counted.
+    fn rejected(&self, why: Rejection) -> Identity {
+        self.metrics.count_login_failure(why == Rejection::Blocked);
+        Identity::Rejected(why)
     }
 
     /// Whether any user is configured (SOCKS5 then asks for credentials).
@@ -79,7 +101,7 @@ impl Users {
     pub(crate) fn login(&self, client: IpAddr, credentials: &Credentials) -> Identity {
         let now = Instant::now();
         if self.failures.is_blocked(client, now) {
-            return Identity::Rejected(Rejection::Blocked);
+            return self.rejected(Rejection::Blocked);
         }
         let stored = self.by_name.get(&credentials.user);
         let expected = stored.map_or(DECOY, Secret::expose);
@@ -89,7 +111,7 @@ impl Users {
             Identity::User(credentials.user.clone())
         } else {
             self.failures.record_failure(client, now);
-            Identity::Rejected(Rejection::Wrong)
+            self.rejected(Rejection::Wrong)
         }
     }
 
@@ -98,10 +120,10 @@ impl Users {
     pub(crate) fn reject(&self, client: IpAddr) -> Identity {
         let now = Instant::now();
         if self.failures.is_blocked(client, now) {
-            return Identity::Rejected(Rejection::Blocked);
+            return self.rejected(Rejection::Blocked);
         }
         self.failures.record_failure(client, now);
-        Identity::Rejected(Rejection::Wrong)
+        self.rejected(Rejection::Wrong)
     }
 }
 
@@ -114,7 +136,11 @@ mod tests {
             name: "alice".into(),
             password: Secret::new(b"correct horse".to_vec()),
         };
-        Users::new(&[user], Arc::new(FailureLimiter::default()))
+        Users::new(
+            &[user],
+            Arc::new(FailureLimiter::default()),
+            Arc::new(Metrics::default()),
+        )
     }
 
     fn creds(user: &str, password: &str) -> Credentials {
@@ -143,6 +169,7 @@ mod tests {
     #[test]
     fn repeated_failures_block_even_the_right_password() {
         let users = users();
+        let metrics = Arc::clone(&users.metrics);
         for _ in 0..5 {
             assert_eq!(
                 users.login(CLIENT, &creds("alice", "guess")),
@@ -152,6 +179,15 @@ mod tests {
         assert_eq!(
             users.login(CLIENT, &creds("alice", "correct horse")),
             Identity::Rejected(Rejection::Blocked)
+        );
+        let text = metrics.render();
+        assert!(
+            text.contains("portico_login_failures_total{reason=\"wrong_credentials\"} 5\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("portico_login_failures_total{reason=\"login_blocked\"} 1\n"),
+            "{text}"
         );
         // Another address is not affected.
         let other = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 8));

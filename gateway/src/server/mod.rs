@@ -100,7 +100,11 @@ impl Gateway {
             state: ArcSwap::from_pointee(State {
                 routes,
                 http01: config.http01.clone(),
-                users: Users::new(&config.users, Arc::clone(&login_failures)),
+                users: Users::new(
+                    &config.users,
+                    Arc::clone(&login_failures),
+                    Arc::clone(&metrics),
+                ),
             }),
             login_failures,
             metrics: Arc::clone(&metrics),
@@ -340,7 +344,11 @@ impl Gateway {
         self.shared.state.store(Arc::new(State {
             routes,
             http01: config.http01.clone(),
-            users: Users::new(&config.users, Arc::clone(&self.shared.login_failures)),
+            users: Users::new(
+                &config.users,
+                Arc::clone(&self.shared.login_failures),
+                Arc::clone(&self.shared.metrics),
+            ),
         }));
         self.shared.tunnels.set_clients(&config.tunnel);
         if config.acme != self.acme_config {

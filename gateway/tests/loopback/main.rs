@@ -7,6 +7,8 @@
 
 // Marked as test code, so the helpers may `expect` like the tests do.
 #[cfg(test)]
+mod access;
+#[cfg(test)]
 mod lifecycle;
 #[cfg(test)]
 mod pipeline;

@@ -130,7 +130,7 @@ pub(crate) fn expect_echo(got: &[u8], tag: &str, sent: &[u8]) {
     assert_eq!(String::from_utf8_lossy(got), String::from_utf8_lossy(&want));
 }
 
-fn client_hello(name: &str) -> Vec<u8> {
+pub(crate) fn client_hello_for(name: &str) -> Vec<u8> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -164,9 +164,9 @@ async fn http_routes_by_host_untouched() {
 async fn tls_routes_by_sni() {
     let (a, b) = (echo_backend("A:").await, echo_backend("B:").await);
     let (_gw, addr) = start(config(vec![route(&["a.test"], a), route(&["*"], b)])).await;
-    let hello = client_hello("a.test");
+    let hello = client_hello_for("a.test");
     expect_echo(&exchange(addr, &hello).await, "A:", &hello);
-    let hello = client_hello("other.test");
+    let hello = client_hello_for("other.test");
     expect_echo(&exchange(addr, &hello).await, "B:", &hello);
 }
 
@@ -180,7 +180,7 @@ async fn unknown_names_get_protocol_refusals() {
         "{}",
         String::from_utf8_lossy(&got)
     );
-    let got = exchange(addr, &client_hello("nowhere.test")).await;
+    let got = exchange(addr, &client_hello_for("nowhere.test")).await;
     assert_eq!(got, [21, 3, 3, 0, 2, 2, 112]);
     let got = exchange(
         addr,
@@ -219,7 +219,7 @@ async fn unreachable_backend_gets_502_and_alert_80() {
         String::from_utf8_lossy(&got)
     );
     assert_eq!(
-        exchange(addr, &client_hello("a.test")).await,
+        exchange(addr, &client_hello_for("a.test")).await,
         [21, 3, 3, 0, 2, 2, 80]
     );
 }
