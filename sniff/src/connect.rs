@@ -65,7 +65,7 @@ fn request(req: &httparse::Request<'_, '_>, len: usize) -> Verdict {
         port,
         auth: proxy_authorization(req.headers),
     });
-    Verdict::Complete(found)
+    Verdict::Complete(Box::new(found))
 }
 
 /// The credentials of the request's `Proxy-Authorization` header.

@@ -70,7 +70,7 @@ pub fn detect(
         match run(protocol, buf, limits) {
             Verdict::NotMine => {}
             Verdict::Partial => partial = true,
-            Verdict::Complete(found) => return Ok(Status::Complete(found)),
+            Verdict::Complete(found) => return Ok(Status::Complete(*found)),
             Verdict::Malformed(reason) => return Err(Error::Malformed { protocol, reason }),
             Verdict::TooLarge => return Err(Error::TooLarge { protocol }),
         }

@@ -59,7 +59,7 @@ pub(crate) fn sniff(buf: &[u8], limits: &Limits) -> Verdict {
             h2_preface: true,
             ..Http::default()
         });
-        return Verdict::Complete(found);
+        return Verdict::Complete(Box::new(found));
     }
     parse_head(buf, limits, Malformed::HttpSyntax, |req, _| request(req))
 }
@@ -236,7 +236,7 @@ fn request(req: &httparse::Request<'_, '_>) -> Verdict {
         h2_preface: false,
         minor_version: minor,
     });
-    Verdict::Complete(found)
+    Verdict::Complete(Box::new(found))
 }
 
 /// A request target, split.

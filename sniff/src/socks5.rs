@@ -167,7 +167,7 @@ pub(crate) fn sniff(buf: &[u8]) -> Verdict {
                 no_auth: methods.contains(&NO_AUTH),
                 user_password: methods.contains(&USER_PASSWORD),
             });
-            Verdict::Complete(found)
+            Verdict::Complete(Box::new(found))
         }
         _ => Verdict::NotMine,
     }

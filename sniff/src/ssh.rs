@@ -80,14 +80,14 @@ pub(crate) fn sniff(buf: &[u8]) -> Verdict {
 /// Finishes the line at its CR or LF at index `pos`.
 fn end_of_line(buf: &[u8], pos: usize, b: u8) -> Verdict {
     if b == b'\n' {
-        return Verdict::Complete(Detection::new(Protocol::Ssh, None));
+        return Verdict::Complete(Box::new(Detection::new(Protocol::Ssh, None)));
     }
     if pos + 1 >= MAX_BANNER {
         return Verdict::TooLarge;
     }
     match buf.get(pos + 1) {
         None => Verdict::Partial,
-        Some(b'\n') => Verdict::Complete(Detection::new(Protocol::Ssh, None)),
+        Some(b'\n') => Verdict::Complete(Box::new(Detection::new(Protocol::Ssh, None))),
         Some(_) => Verdict::Malformed(Malformed::SshBanner),
     }
 }

@@ -269,8 +269,9 @@ pub(crate) enum Verdict {
     NotMine,
     /// These bytes could still be this protocol; more are needed.
     Partial,
-    /// The bytes are this protocol, and this is what they say.
-    Complete(Detection),
+    /// The bytes are this protocol, and this is what they say (boxed: a
+    /// detection is large, the other answers are small).
+    Complete(Box<Detection>),
     /// The bytes are this protocol, but malformed.
     Malformed(Malformed),
     /// The bytes are this protocol, but its header exceeds its cap.

@@ -81,7 +81,7 @@ pub(super) async fn negotiate(
     scope: Scope<'_>,
 ) -> Result<Ask, ()> {
     let deadline = Instant::now() + scope.settings.peek_timeout;
-    let greeting = peeked.detection.socks5.clone().unwrap_or_default();
+    let greeting = peeked.detection.socks5.unwrap_or_default();
     let client = peeked.client;
     let end = |reason, detail: &str| {
         let refusal = Refusal {
