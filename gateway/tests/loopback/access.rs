@@ -7,8 +7,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use portico_config::model::{Access, GatewayConfig, Route, User};
 use portico_config::Secret;
+use portico_config::model::{Access, GatewayConfig, Route, User};
 use portico_sniff::{Protocol, ProtocolSet};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
