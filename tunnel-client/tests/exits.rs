@@ -44,14 +44,14 @@ async fn run(
     }
 }
 
-fn exits(port: u16) -> Vec<Exit> {
-    vec![Exit {
+fn exits(port: u16) -> anyhow::Result<Vec<Exit>> {
+    Ok(vec![Exit {
         allow: vec![
-            ExitTarget::Net("127.0.0.0/8".parse().expect("net")),
-            ExitTarget::Host(portico_config::HostPattern::parse("localhost").expect("pattern")),
+            ExitTarget::Net("127.0.0.0/8".parse()?),
+            ExitTarget::Host(portico_config::HostPattern::parse("localhost")?),
         ],
         ports: vec![port],
-    }]
+    }])
 }
 
 #[tokio::test]
@@ -61,7 +61,7 @@ async fn exit_targets_are_dialled_only_when_admitted() -> anyhow::Result<()> {
     let pki = pki()?;
     let mut gateway = FakeGateway::start(SocketAddr::from(([127, 0, 0, 1], 0)), &pki)?;
     let mut cfg = config(gateway.addr, &pki, TOKEN, vec![service(&["*"], echo, None)]);
-    cfg.exits = exits(echo.port());
+    cfg.exits = exits(echo.port())?;
     cfg.exits.push(Exit {
         allow: vec![ExitTarget::Net("127.0.0.1/32".parse()?)],
         ports: vec![down.port()],
