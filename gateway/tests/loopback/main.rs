@@ -17,6 +17,8 @@ mod proxy;
 #[cfg(test)]
 mod tunnel;
 #[cfg(test)]
+mod tunnel_exit;
+#[cfg(test)]
 mod tunnel_fixtures;
 #[cfg(test)]
 mod tunnel_probe;
