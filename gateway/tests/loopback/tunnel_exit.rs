@@ -42,7 +42,7 @@ async fn serve_one(
     port: u16,
     act: Act,
 ) -> Option<(quinn::SendStream, quinn::RecvStream)> {
-    let (header, mut send, mut recv) = session.accept_stream().await.expect("a stream");
+    let (header, mut send, recv) = session.accept_stream().await.expect("a stream");
     assert_eq!(header.protocol, Some(Protocol::Connect));
     assert!(header.answer, "a proxy client's stream asks for an answer");
     assert_eq!(header.exit, Some(port));
