@@ -69,13 +69,17 @@ pub(crate) fn duration_or(
     v.map_or(Some(default), |v| duration(rep, v, what, false))
 }
 
-/// A protocol list; absent means all. Empty or unknown names are errors.
+/// A protocol list; absent means the protocols that carry a hostname
+/// ([`ProtocolSet::NAMED`]). Empty or unknown names are errors.
 pub(crate) fn protocols(rep: &mut Reporter<'_>, v: Option<&StrList>) -> Option<ProtocolSet> {
     let Some(list) = v else {
-        return Some(ProtocolSet::ALL);
+        return Some(ProtocolSet::NAMED);
     };
     if list.get_ref().is_empty() {
-        rep.error(list.span(), "empty `protocols`; leave it out to mean all");
+        rep.error(
+            list.span(),
+            "empty `protocols`; leave it out for the default (tls, http, xmpp, dial)",
+        );
         return None;
     }
     let mut set = ProtocolSet::EMPTY;
@@ -133,24 +137,27 @@ pub(crate) fn host_patterns(
 /// the same pattern twice where both could match one connection.
 #[derive(Default)]
 pub(crate) struct PatternClaims {
-    taken: Vec<(HostPattern, ProtocolSet, usize)>,
+    taken: Vec<(HostPattern, ProtocolSet, Vec<String>, usize)>,
 }
 
 impl PatternClaims {
-    /// Claims `pattern` for `protocols`; reports a clash with an earlier claim.
+    /// Claims `pattern` for `protocols` within `scope` (listener names or
+    /// ports; empty: everywhere); reports a clash with an earlier claim
+    /// whose scope overlaps.
     pub(crate) fn claim(
         &mut self,
         rep: &mut Reporter<'_>,
-        pattern: &HostPattern,
-        protocols: ProtocolSet,
+        (pattern, protocols, scope): (&HostPattern, ProtocolSet, &[String]),
         span: Range<usize>,
         what: &str,
     ) {
-        let earlier = self
-            .taken
-            .iter()
-            .find(|(p, set, _)| p == pattern && set.intersects(protocols));
-        if let Some((_, _, first)) = earlier {
+        let overlaps = |other: &[String]| {
+            scope.is_empty() || other.is_empty() || other.iter().any(|s| scope.contains(s))
+        };
+        let earlier = self.taken.iter().find(|(p, set, other, _)| {
+            p == pattern && set.intersects(protocols) && overlaps(other)
+        });
+        if let Some((_, _, _, first)) = earlier {
             let line = rep.line_of(*first);
             rep.error(
                 span,
@@ -158,7 +165,8 @@ impl PatternClaims {
             );
             return;
         }
-        self.taken.push((pattern.clone(), protocols, span.start));
+        self.taken
+            .push((pattern.clone(), protocols, scope.to_vec(), span.start));
     }
 }
 
@@ -238,6 +246,75 @@ pub(crate) fn token(rep: &mut Reporter<'_>, v: &S<String>, base: &Path) -> Optio
             None
         }
     }
+}
+
+/// A list of TCP/UDP ports (1–65535), each at most once; absent: empty.
+pub(crate) fn ports(rep: &mut Reporter<'_>, v: Option<&crate::raw::IntList>) -> Option<Vec<u16>> {
+    let Some(list) = v else {
+        return Some(Vec::new());
+    };
+    if list.get_ref().is_empty() {
+        rep.error(list.span(), "empty `ports`; leave it out for the default");
+        return None;
+    }
+    let mut out = Vec::new();
+    let mut ok = true;
+    for item in list.get_ref() {
+        match u16::try_from(*item.get_ref()) {
+            Ok(p) if p != 0 && !out.contains(&p) => out.push(p),
+            Ok(p) if p != 0 => {
+                rep.error(item.span(), format!("port {p} given twice"));
+                ok = false;
+            }
+            _ => {
+                rep.error(item.span(), "a port is a number from 1 to 65535");
+                ok = false;
+            }
+        }
+    }
+    ok.then_some(out)
+}
+
+/// A CIDR network, or a single address as a host network; `None` if
+/// neither.
+pub(crate) fn parse_net(text: &str) -> Option<ipnet::IpNet> {
+    text.parse::<ipnet::IpNet>()
+        .ok()
+        .or_else(|| {
+            text.parse::<std::net::IpAddr>()
+                .ok()
+                .map(ipnet::IpNet::from)
+        })
+        .map(|n| n.trunc())
+}
+
+/// A list of networks (`allow`, `deny`, `accept_proxy`); absent: empty.
+pub(crate) fn nets(
+    rep: &mut Reporter<'_>,
+    v: Option<&StrList>,
+    what: &str,
+) -> Option<Vec<ipnet::IpNet>> {
+    let mut out = Some(Vec::new());
+    for net in v.iter().flat_map(|l| l.get_ref()) {
+        match parse_net(net.get_ref()) {
+            Some(n) => {
+                if let Some(v) = out.as_mut() {
+                    v.push(n);
+                }
+            }
+            None => {
+                rep.error(
+                    net.span(),
+                    format!(
+                        "{what} `{}` is not an address or network, e.g. \"10.0.0.0/8\"",
+                        net.get_ref()
+                    ),
+                );
+                out = None;
+            }
+        }
+    }
+    out
 }
 
 /// An integer setting in `min..=max`, or `default` when absent.

@@ -285,7 +285,35 @@ pub(crate) fn limits(rep: &mut Reporter<'_>, item: Option<&S<RawLimits>>) -> Opt
         0..=L::REFUSAL_LOG_RATE_CAP as usize,
     )
     .and_then(|n| u32::try_from(n).ok());
+    let login_failures = fields::bounded(
+        rep,
+        raw.login_failures.as_ref(),
+        "login_failures",
+        L::DEFAULT_LOGIN_FAILURES as usize,
+        1..=L::LOGIN_FAILURES_CAP as usize,
+    )
+    .and_then(|n| u32::try_from(n).ok());
+    let login_window = match &raw.login_window {
+        None => Some(L::DEFAULT_LOGIN_WINDOW),
+        Some(v) => fields::duration(rep, v, "login_window", false).filter(|d| {
+            let ok = *d <= L::LOGIN_WINDOW_CAP;
+            if !ok {
+                rep.error(v.span(), "login_window is longer than the cap of 1d");
+            }
+            ok
+        }),
+    };
+    let login_sources_max = fields::bounded(
+        rep,
+        raw.login_sources_max.as_ref(),
+        "login_sources_max",
+        L::DEFAULT_LOGIN_SOURCES_MAX,
+        1..=L::LOGIN_SOURCES_CAP,
+    );
     Some(GatewayLimits {
+        login_failures: login_failures?,
+        login_window: login_window?,
+        login_sources_max: login_sources_max?,
         max_connections: max_connections?,
         max_connections_per_ip: max_connections_per_ip?,
         shutdown_grace: shutdown_grace?,

@@ -26,6 +26,7 @@ mod host_pattern;
 mod raw;
 mod secret;
 mod token;
+mod validate_access;
 mod validate_gateway;
 mod validate_tunnel;
 

@@ -29,11 +29,24 @@ pub struct GatewayConfig {
     pub admin: Option<Admin>,
     /// `[limits]`, with defaults when absent.
     pub limits: GatewayLimits,
+    /// `[[user]]`: credentials for `connect` and `socks5` routes.
+    pub users: Vec<User>,
+}
+
+/// A `[[user]]`.
+#[derive(Debug, Clone)]
+pub struct User {
+    /// Its name (what a client sends as the user name).
+    pub name: String,
+    /// Its password, read from `password_file` (owner-only).
+    pub password: Secret,
 }
 
 /// A `[[listener]]`.
 #[derive(Debug, Clone)]
 pub struct Listener {
+    /// Its name, for routes' `listeners` filter (optional; unique).
+    pub name: Option<String>,
     /// Where to listen. `[::]` listens on IPv4 and IPv6.
     pub bind: SocketAddr,
     /// Protocols detected here (default: all).
@@ -50,6 +63,11 @@ pub struct Listener {
     /// Sources that must send a PROXY v1/v2 header; from anywhere else a
     /// PROXY header is refused. Empty: no PROXY header accepted.
     pub accept_proxy: Vec<IpNet>,
+    /// A client silent this long is `other` (`other_after`; only with
+    /// `"other"` in `protocols`). Zero: no peek at all, every connection is
+    /// `other` at once (a pure port forward). `None`: silence is closed at
+    /// `peek_timeout`.
+    pub other_after: Option<Duration>,
 }
 
 /// A `[[route]]`.
@@ -70,6 +88,48 @@ pub struct Route {
     /// backend in whatever protocol the client picked, so `h2` is only for
     /// backends that speak cleartext HTTP/2 with prior knowledge.
     pub alpn: Vec<String>,
+    /// Who may use the route and what they may ask of it.
+    pub access: Access,
+}
+
+/// A route's access rules: which listeners, clients, users and target
+/// ports it admits. The default admits everything the route's names and
+/// protocols do.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Access {
+    /// Only connections that came in on these named listeners (`listeners`;
+    /// empty: any listener).
+    pub listeners: Vec<String>,
+    /// Target ports a `connect`, `socks5` or `dial` client may ask for
+    /// (`ports`; empty: only the backend's own port, or any port when the
+    /// backend has none).
+    pub ports: Vec<u16>,
+    /// `connect` and `socks5` clients need the credentials of one of these
+    /// `[[user]]`s (`users`; empty: no credentials asked).
+    pub users: Vec<String>,
+    /// Only clients in these networks (`allow`; empty: any client), judged
+    /// on the client address after a PROXY header.
+    pub allow: Vec<IpNet>,
+    /// Never clients in these networks (`deny`); deny beats allow.
+    pub deny: Vec<IpNet>,
+    /// The requested `host:port` is passed to the tunnel client, whose
+    /// `[[exit]]` list decides (`exit`; only with `tunnel`).
+    pub exit: bool,
+}
+
+impl Access {
+    /// Whether a client at `ip` is admitted by `allow` and `deny`.
+    pub fn admits_client(&self, ip: std::net::IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        let allowed = self.allow.is_empty() || self.allow.iter().any(|n| n.contains(&ip));
+        allowed && !self.deny.iter().any(|n| n.contains(&ip))
+    }
+
+    /// Whether a connection on the listener named `listener` is admitted.
+    pub fn admits_listener(&self, listener: Option<&str>) -> bool {
+        self.listeners.is_empty()
+            || listener.is_some_and(|name| self.listeners.iter().any(|l| l == name))
+    }
 }
 
 impl Route {
@@ -256,6 +316,18 @@ pub struct GatewayLimits {
     /// 100, 0..=`REFUSAL_LOG_RATE_CAP`); refusals beyond it
     /// are still counted in the metrics and summed up in one line.
     pub refusal_log_rate: u32,
+    /// Failed proxy logins (`connect`, `socks5`) allowed from one client
+    /// address (an IPv6 /64) within `login_window` (`login_failures`,
+    /// default 5, 1..=`LOGIN_FAILURES_CAP`); past it every login from there
+    /// is refused until the window ends.
+    pub login_failures: u32,
+    /// The window of `login_failures` (`login_window`, default 60 s, at
+    /// most a day).
+    pub login_window: Duration,
+    /// Client addresses whose failed logins are tracked at once
+    /// (`login_sources_max`, default 4096, 1..=`LOGIN_SOURCES_CAP`); beyond
+    /// it the oldest are forgotten.
+    pub login_sources_max: usize,
 }
 
 /// A validated tunnel-client configuration.
@@ -275,6 +347,28 @@ pub struct TunnelConfig {
     pub tun: Option<Tun>,
     /// `[[service]]`, at least one.
     pub services: Vec<Service>,
+    /// `[[exit]]`: what this host may dial on the gateway's behalf (none by
+    /// default).
+    pub exits: Vec<Exit>,
+}
+
+/// An `[[exit]]`: targets a route with `exit = true` may reach through
+/// this tunnel client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exit {
+    /// Networks and names admitted (`allow`).
+    pub allow: Vec<ExitTarget>,
+    /// Ports admitted (`ports`, never empty).
+    pub ports: Vec<u16>,
+}
+
+/// One entry of an `[[exit]]`'s `allow`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExitTarget {
+    /// An address or network, e.g. `192.168.1.0/24`.
+    Net(IpNet),
+    /// A name or wildcard, e.g. `nas.lan` or `*.lan`.
+    Host(HostPattern),
 }
 
 /// `[tun]`.
@@ -314,6 +408,9 @@ pub struct Service {
     pub source: SourceMode,
     /// PROXY header (only with `SourceMode::Tunnel`).
     pub proxy_protocol: Option<ProxyVersion>,
+    /// Gateway ports (the port the client reached) this service takes for
+    /// nameless connections (`ports`; empty: any).
+    pub ports: Vec<u16>,
 }
 
 /// How a service is reached.
@@ -363,6 +460,18 @@ impl GatewayLimits {
     pub const DEFAULT_REFUSAL_LOG_RATE: u32 = 100;
     /// Largest `refusal_log_rate` accepted.
     pub(crate) const REFUSAL_LOG_RATE_CAP: u32 = 1_000_000;
+    /// Default `login_failures`.
+    pub const DEFAULT_LOGIN_FAILURES: u32 = 5;
+    /// Largest `login_failures` accepted.
+    pub(crate) const LOGIN_FAILURES_CAP: u32 = 1000;
+    /// Default `login_window`.
+    pub const DEFAULT_LOGIN_WINDOW: Duration = Duration::from_secs(60);
+    /// Longest `login_window` accepted.
+    pub(crate) const LOGIN_WINDOW_CAP: Duration = Duration::from_secs(24 * 3600);
+    /// Default `login_sources_max`.
+    pub const DEFAULT_LOGIN_SOURCES_MAX: usize = 4096;
+    /// Largest `login_sources_max` accepted.
+    pub(crate) const LOGIN_SOURCES_CAP: usize = 1_000_000;
 
     /// The detection caps these limits set, other sniff limits at their defaults.
     pub fn sniff_limits(&self) -> portico_sniff::Limits {
@@ -385,6 +494,9 @@ impl Default for GatewayLimits {
             http_head_max: Self::DEFAULT_HTTP_HEAD_MAX,
             xmpp_head_max: Self::DEFAULT_XMPP_HEAD_MAX,
             refusal_log_rate: Self::DEFAULT_REFUSAL_LOG_RATE,
+            login_failures: Self::DEFAULT_LOGIN_FAILURES,
+            login_window: Self::DEFAULT_LOGIN_WINDOW,
+            login_sources_max: Self::DEFAULT_LOGIN_SOURCES_MAX,
         }
     }
 }

@@ -36,19 +36,26 @@ pub(crate) struct RawGateway {
     pub(crate) tunnel: Vec<S<RawTunnel>>,
     pub(crate) admin: Option<S<RawAdmin>>,
     pub(crate) limits: Option<S<RawLimits>>,
+    #[serde(default)]
+    pub(crate) user: Vec<S<RawUser>>,
 }
 
 /// `[[listener]]`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawListener {
+    pub(crate) name: Option<S<String>>,
     pub(crate) bind: S<String>,
     pub(crate) protocols: Option<StrList>,
     pub(crate) peek_timeout: Option<S<String>>,
     pub(crate) connect_timeout: Option<S<String>>,
     pub(crate) idle_timeout: Option<S<String>>,
     pub(crate) accept_proxy: Option<StrList>,
+    pub(crate) other_after: Option<S<String>>,
 }
+
+/// A list of integers (ports), each with its span, and the list's own span.
+pub(crate) type IntList = S<Vec<S<i64>>>;
 
 /// `[[route]]`.
 #[derive(Debug, Deserialize)]
@@ -61,6 +68,20 @@ pub(crate) struct RawRoute {
     pub(crate) proxy_protocol: Option<S<String>>,
     pub(crate) terminate_tls: Option<S<bool>>,
     pub(crate) alpn: Option<StrList>,
+    pub(crate) listeners: Option<StrList>,
+    pub(crate) ports: Option<IntList>,
+    pub(crate) users: Option<StrList>,
+    pub(crate) allow: Option<StrList>,
+    pub(crate) deny: Option<StrList>,
+    pub(crate) exit: Option<S<bool>>,
+}
+
+/// `[[user]]`: credentials for the proxy protocols.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawUser {
+    pub(crate) name: S<String>,
+    pub(crate) password_file: S<String>,
 }
 
 /// `[http01]`.
@@ -124,6 +145,9 @@ pub(crate) struct RawLimits {
     pub(crate) http_head_max: Option<S<i64>>,
     pub(crate) xmpp_head_max: Option<S<i64>>,
     pub(crate) refusal_log_rate: Option<S<i64>>,
+    pub(crate) login_failures: Option<S<i64>>,
+    pub(crate) login_window: Option<S<String>>,
+    pub(crate) login_sources_max: Option<S<i64>>,
 }
 
 /// A tunnel-client configuration file.
@@ -140,6 +164,16 @@ pub(crate) struct RawTunnelConfig {
     pub(crate) tun: Option<S<RawTun>>,
     #[serde(default)]
     pub(crate) service: Vec<S<RawService>>,
+    #[serde(default)]
+    pub(crate) exit: Vec<S<RawExit>>,
+}
+
+/// `[[exit]]`: what the tunnel client may dial for the gateway.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawExit {
+    pub(crate) allow: StrList,
+    pub(crate) ports: IntList,
 }
 
 /// `[tun]`.
@@ -161,6 +195,7 @@ pub(crate) struct RawService {
     pub(crate) to: S<String>,
     pub(crate) source: Option<S<String>>,
     pub(crate) proxy_protocol: Option<S<String>>,
+    pub(crate) ports: Option<IntList>,
 }
 
 /// Parses `source` into `T`, or reports the one TOML or schema error the

@@ -1,6 +1,8 @@
-//! Reading a tunnel token from its `token_file`: it must exist, be a
-//! regular file readable only by its owner (and group), and hold at least
-//! [`MIN_TOKEN_LEN`] bytes once a trailing newline is removed.
+//! Reading a secret from its file — a tunnel token from its `token_file`,
+//! a user's password from its `password_file`: it must exist, be a regular
+//! file readable only by its owner (and group), and hold at least a minimum
+//! of bytes ([`MIN_TOKEN_LEN`] for tokens) once a trailing newline is
+//! removed.
 
 use std::io::Read;
 use std::path::Path;
@@ -15,46 +17,72 @@ pub(crate) const MAX_TOKEN_LEN: usize = 4096;
 
 /// Reads and checks the token at `path`; the error says what to fix.
 pub(crate) fn read_token(path: &Path) -> Result<Secret, String> {
-    let shown = path.display();
-    let meta = std::fs::metadata(path).map_err(|e| format!("token file {shown}: {e}"))?;
-    if !meta.is_file() {
-        return Err(format!("token file {shown} is not a regular file"));
-    }
-    check_not_world_readable(path, &meta)?;
-    let file = std::fs::File::open(path).map_err(|e| format!("token file {shown}: {e}"))?;
-    let mut bytes = Vec::new();
-    let cap = u64::try_from(MAX_TOKEN_LEN)
-        .unwrap_or(u64::MAX)
-        .saturating_add(1);
-    file.take(cap)
-        .read_to_end(&mut bytes)
-        .map_err(|e| format!("token file {shown}: {e}"))?;
-    if bytes.len() > MAX_TOKEN_LEN {
-        return Err(format!(
-            "token file {shown} is larger than {MAX_TOKEN_LEN} bytes"
-        ));
-    }
-    while matches!(bytes.last(), Some(b'\n' | b'\r')) {
-        bytes.pop();
-    }
-    if bytes.is_empty() {
-        return Err(format!("token file {shown} is empty"));
-    }
+    let bytes = read_secret_bytes(path, "token file")?;
     if bytes.len() < MIN_TOKEN_LEN {
         return Err(format!(
-            "token in {shown} is {} bytes; use at least {MIN_TOKEN_LEN} (e.g. `openssl rand -hex 32`)",
+            "token in {} is {} bytes; use at least {MIN_TOKEN_LEN} (e.g. `openssl rand -hex 32`)",
+            path.display(),
             bytes.len()
         ));
     }
     Ok(Secret::new(bytes))
 }
 
+/// Reads a secret of at least `min_len` bytes (a password) from `path`,
+/// with the same file checks as a token; `what` names the file in errors.
+pub(crate) fn read_secret(path: &Path, what: &str, min_len: usize) -> Result<Secret, String> {
+    let bytes = read_secret_bytes(path, what)?;
+    if bytes.len() < min_len {
+        return Err(format!(
+            "the secret in {what} {} is {} bytes; use at least {min_len}",
+            path.display(),
+            bytes.len()
+        ));
+    }
+    Ok(Secret::new(bytes))
+}
+
+/// The bytes of a secret file without its trailing newline: a regular
+/// file, not readable by others, at most [`MAX_TOKEN_LEN`] bytes, not empty.
+fn read_secret_bytes(path: &Path, what: &str) -> Result<Vec<u8>, String> {
+    let shown = path.display();
+    let meta = std::fs::metadata(path).map_err(|e| format!("{what} {shown}: {e}"))?;
+    if !meta.is_file() {
+        return Err(format!("{what} {shown} is not a regular file"));
+    }
+    check_not_world_readable(path, &meta, what)?;
+    let file = std::fs::File::open(path).map_err(|e| format!("{what} {shown}: {e}"))?;
+    let mut bytes = Vec::new();
+    let cap = u64::try_from(MAX_TOKEN_LEN)
+        .unwrap_or(u64::MAX)
+        .saturating_add(1);
+    file.take(cap)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("{what} {shown}: {e}"))?;
+    if bytes.len() > MAX_TOKEN_LEN {
+        return Err(format!(
+            "{what} {shown} is larger than {MAX_TOKEN_LEN} bytes"
+        ));
+    }
+    while matches!(bytes.last(), Some(b'\n' | b'\r')) {
+        bytes.pop();
+    }
+    if bytes.is_empty() {
+        return Err(format!("{what} {shown} is empty"));
+    }
+    Ok(bytes)
+}
+
 #[cfg(unix)]
-fn check_not_world_readable(path: &Path, meta: &std::fs::Metadata) -> Result<(), String> {
+fn check_not_world_readable(
+    path: &Path,
+    meta: &std::fs::Metadata,
+    what: &str,
+) -> Result<(), String> {
     use std::os::unix::fs::PermissionsExt;
     if meta.permissions().mode() & 0o004 != 0 {
         return Err(format!(
-            "token file {} is readable by others; chmod 600 it",
+            "{what} {} is readable by others; chmod 600 it",
             path.display()
         ));
     }
@@ -62,7 +90,7 @@ fn check_not_world_readable(path: &Path, meta: &std::fs::Metadata) -> Result<(),
 }
 
 #[cfg(not(unix))]
-fn check_not_world_readable(_: &Path, _: &std::fs::Metadata) -> Result<(), String> {
+fn check_not_world_readable(_: &Path, _: &std::fs::Metadata, _: &str) -> Result<(), String> {
     Ok(())
 }
 

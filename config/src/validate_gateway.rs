@@ -1,6 +1,7 @@
 //! Validation of a parsed gateway file into [`GatewayConfig`]: listeners,
 //! routes and tunnel clients, and how they refer to each other. The
-//! single-purpose sections live in [`crate::gateway_sections`].
+//! single-purpose sections live in [`crate::gateway_sections`], users and
+//! route access rules in [`crate::validate_access`].
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -10,7 +11,9 @@ use crate::fields::{self, PatternClaims};
 use crate::gateway_sections::{acme, admin, http01, limits, tunnels};
 use crate::model::{GatewayConfig, Listener, Route, Target, TunnelClient};
 use crate::raw::{RawGateway, RawListener, RawRoute, RawTunnel, S};
-use crate::{addr, raw};
+use crate::validate_access::{self, Known};
+use crate::{HostPattern, addr, raw};
+use portico_sniff::Protocol;
 
 /// Validates the whole file; every error is reported, `None` if any.
 pub(crate) fn validate(
@@ -31,7 +34,22 @@ pub(crate) fn validate(
         .iter()
         .map(|t| t.get_ref().name.get_ref().as_str())
         .collect();
-    let routes = routes(rep, &raw.route, &names, has_acme);
+    let users = validate_access::users(rep, &raw.user, base);
+    let known_listeners: Vec<String> = raw
+        .listener
+        .iter()
+        .filter_map(|l| l.get_ref().name.as_ref().map(|n| n.get_ref().clone()))
+        .collect();
+    let known_users: Vec<String> = raw
+        .user
+        .iter()
+        .map(|u| u.get_ref().name.get_ref().clone())
+        .collect();
+    let known = Known {
+        listeners: &known_listeners,
+        users: &known_users,
+    };
+    let routes = routes(rep, &raw.route, &names, has_acme, &known);
     let http01 = raw.http01.as_ref().map(|h| http01(rep, h));
     let admin = raw.admin.as_ref().map(|a| admin(rep, a));
     let limits = limits(rep, raw.limits.as_ref());
@@ -44,6 +62,7 @@ pub(crate) fn validate(
         tunnel: tunnel?,
         admin: present(admin)?,
         limits: limits?,
+        users: users?,
     })
 }
 
@@ -82,6 +101,22 @@ fn listeners(rep: &mut Reporter<'_>, raw: &[S<RawListener>]) -> Option<Vec<Liste
             );
             ok = false;
         }
+        if let (Some(name), Some(raw_name)) = (&l.name, &item.get_ref().name)
+            && let Some(first) = out
+                .iter()
+                .position(|o: &Listener| o.name.as_ref() == Some(name))
+        {
+            let line = raw
+                .get(first)
+                .and_then(|f| f.get_ref().name.as_ref())
+                .map(|n| rep.line_of(n.span().start))
+                .unwrap_or_default();
+            rep.error(
+                raw_name.span(),
+                format!("listener name `{name}` is already used on line {line}"),
+            );
+            ok = false;
+        }
         seen.push((l.bind, start));
         out.push(l);
     }
@@ -90,6 +125,10 @@ fn listeners(rep: &mut Reporter<'_>, raw: &[S<RawListener>]) -> Option<Vec<Liste
 
 /// One `[[listener]]`.
 fn listener(rep: &mut Reporter<'_>, raw: &RawListener) -> Option<Listener> {
+    let name = match &raw.name {
+        None => Some(None),
+        Some(n) => fields::name(rep, n).map(Some),
+    };
     let bind = fields::socket_addr(rep, &raw.bind, "listener bind");
     let protocols = fields::protocols(rep, raw.protocols.as_ref());
     let peek_timeout = fields::duration_or(
@@ -108,46 +147,59 @@ fn listener(rep: &mut Reporter<'_>, raw: &RawListener) -> Option<Listener> {
         None => Some(None),
         Some(v) => fields::duration(rep, v, "idle_timeout", false).map(Some),
     };
-    let mut accept_proxy = Some(Vec::new());
-    for net in raw.accept_proxy.iter().flat_map(|l| l.get_ref()) {
-        match parse_net(net.get_ref()) {
-            Some(n) => {
-                if let Some(v) = accept_proxy.as_mut() {
-                    v.push(n);
-                }
-            }
-            None => {
-                rep.error(
-                    net.span(),
-                    format!(
-                        "accept_proxy `{}` is not an address or network, e.g. \"10.0.0.0/8\"",
-                        net.get_ref()
-                    ),
-                );
-                accept_proxy = None;
-            }
-        }
-    }
+    let accept_proxy = fields::nets(rep, raw.accept_proxy.as_ref(), "accept_proxy");
+    let other_after = other_after(rep, raw, protocols, peek_timeout);
     Some(Listener {
+        name: name?,
         bind: bind?,
         protocols: protocols?,
         peek_timeout: peek_timeout?,
         connect_timeout: connect_timeout?,
         idle_timeout: idle_timeout?,
         accept_proxy: accept_proxy?,
+        other_after: other_after?,
     })
 }
 
-/// A CIDR network, or a single address as a host network.
-fn parse_net(text: &str) -> Option<ipnet::IpNet> {
-    text.parse::<ipnet::IpNet>()
-        .ok()
-        .or_else(|| {
-            text.parse::<std::net::IpAddr>()
-                .ok()
-                .map(ipnet::IpNet::from)
-        })
-        .map(|n| n.trunc())
+/// A listener's `other_after`: only with "other" in `protocols`, shorter
+/// than `peek_timeout`; `"0s"` (no peek) only when "other" is the one
+/// protocol.
+fn other_after(
+    rep: &mut Reporter<'_>,
+    raw: &RawListener,
+    protocols: Option<portico_sniff::ProtocolSet>,
+    peek_timeout: Option<std::time::Duration>,
+) -> Option<Option<std::time::Duration>> {
+    let Some(v) = &raw.other_after else {
+        return Some(None);
+    };
+    let after = fields::duration(rep, v, "other_after", true)?;
+    let key = rep.key_span(v.span());
+    let Some(set) = protocols else {
+        return Some(Some(after));
+    };
+    if !set.contains(Protocol::Other) {
+        rep.error(
+            key,
+            "`other_after` needs \"other\" in the listener's `protocols`",
+        );
+        return None;
+    }
+    if after.is_zero() && set != portico_sniff::ProtocolSet::only(Protocol::Other) {
+        rep.error(
+            key,
+            "`other_after = \"0s\"` forwards without reading a byte, so nothing can be detected: set protocols = [\"other\"]",
+        );
+        return None;
+    }
+    if peek_timeout.is_some_and(|p| after >= p) {
+        rep.error(
+            v.span(),
+            "`other_after` must be shorter than `peek_timeout`, which would close the silent client first",
+        );
+        return None;
+    }
+    Some(Some(after))
 }
 
 /// Every `[[route]]`, with no host pattern claimed twice for a protocol.
@@ -156,11 +208,12 @@ fn routes(
     raw: &[S<RawRoute>],
     tunnel_names: &[&str],
     has_acme: bool,
+    known: &Known<'_>,
 ) -> Option<Vec<Route>> {
     let mut claims = PatternClaims::default();
     let mut out = Some(Vec::new());
     for item in raw {
-        match route(rep, item, tunnel_names, has_acme, &mut claims) {
+        match route(rep, item, (tunnel_names, has_acme, known), &mut claims) {
             Some(r) => {
                 if let Some(v) = out.as_mut() {
                     v.push(r);
@@ -176,16 +229,25 @@ fn routes(
 fn route(
     rep: &mut Reporter<'_>,
     item: &S<RawRoute>,
-    tunnel_names: &[&str],
-    has_acme: bool,
+    (tunnel_names, has_acme, known): (&[&str], bool, &Known<'_>),
     claims: &mut PatternClaims,
 ) -> Option<Route> {
     let raw = item.get_ref();
     let hosts = fields::host_patterns(rep, &raw.hosts);
     let protocols = fields::protocols(rep, raw.protocols.as_ref());
-    if let (Some(hosts), Some(set)) = (&hosts, protocols) {
+    let access = validate_access::access(rep, raw, protocols, known);
+    if let Some(hosts) = &hosts {
+        let any_host = hosts.iter().any(|(p, _)| *p == HostPattern::Any);
+        validate_access::check_nameless(rep, raw, protocols, any_host);
+    }
+    if let (Some(hosts), Some(set), Some(access)) = (&hosts, protocols, &access) {
         for (pattern, span) in hosts {
-            claims.claim(rep, pattern, set, span.clone(), "route");
+            claims.claim(
+                rep,
+                (pattern, set, &access.listeners),
+                span.clone(),
+                "route",
+            );
         }
     }
     let target = match (&raw.backend, &raw.tunnel) {
@@ -242,6 +304,7 @@ fn route(
         proxy_protocol: proxy_protocol?,
         terminate_tls,
         alpn: alpn?,
+        access: access?,
     })
 }
 

@@ -1,15 +1,17 @@
 //! Validation of a parsed tunnel-client file into [`TunnelConfig`]: the
-//! link settings, the optional `[tun]` device and the `[[service]]` list.
+//! link settings, the optional `[tun]` device, the `[[service]]` list and
+//! the `[[exit]]` list.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 
 use portico_sniff::ProtocolSet;
 
+use crate::HostPattern;
 use crate::diagnostics::Reporter;
 use crate::fields::{self, PatternClaims};
-use crate::model::{RouteMode, Service, SourceMode, Tun, TunnelConfig};
-use crate::raw::{RawService, RawTun, RawTunnelConfig, S};
+use crate::model::{Exit, ExitTarget, RouteMode, Service, SourceMode, Tun, TunnelConfig};
+use crate::raw::{RawExit, RawService, RawTun, RawTunnelConfig, S};
 use crate::{addr, raw};
 
 /// Routing tables the kernel reserves: default, main, local.
@@ -48,6 +50,7 @@ fn validate(rep: &mut Reporter<'_>, raw: &RawTunnelConfig, base: &Path) -> Optio
     );
     let tun = raw.tun.as_ref().map(|t| tun(rep, t));
     let services = services(rep, raw, tun.as_ref().and_then(Option::as_ref));
+    let exits = exits(rep, &raw.exit);
     Some(TunnelConfig {
         gateway: gateway?,
         name: name?,
@@ -56,6 +59,66 @@ fn validate(rep: &mut Reporter<'_>, raw: &RawTunnelConfig, base: &Path) -> Optio
         link: link?,
         tun: tun.map_or(Some(None), |t| t.map(Some))?,
         services: services?,
+        exits: exits?,
+    })
+}
+
+/// Every `[[exit]]`.
+fn exits(rep: &mut Reporter<'_>, raw: &[S<RawExit>]) -> Option<Vec<Exit>> {
+    let mut out = Some(Vec::new());
+    for item in raw {
+        match exit(rep, item.get_ref()) {
+            Some(e) => {
+                if let Some(v) = out.as_mut() {
+                    v.push(e);
+                }
+            }
+            None => out = None,
+        }
+    }
+    out
+}
+
+/// One `[[exit]]`: `allow` holds networks, addresses and host patterns;
+/// `ports` is required.
+fn exit(rep: &mut Reporter<'_>, raw: &RawExit) -> Option<Exit> {
+    if raw.allow.get_ref().is_empty() {
+        rep.error(
+            raw.allow.span(),
+            "empty `allow`; name the networks or hosts this client may dial, e.g. \"192.168.1.0/24\"",
+        );
+    }
+    let mut allow = Some(Vec::new());
+    for entry in raw.allow.get_ref() {
+        let text = entry.get_ref();
+        let target = fields::parse_net(text).map(ExitTarget::Net).or_else(|| {
+            HostPattern::parse(text)
+                .ok()
+                .filter(|p| *p != HostPattern::Any)
+                .map(ExitTarget::Host)
+        });
+        match target {
+            Some(t) => {
+                if let Some(v) = allow.as_mut() {
+                    v.push(t);
+                }
+            }
+            None => {
+                rep.error(
+                    entry.span(),
+                    format!(
+                        "exit `{text}` is not a network, an address or a host name (\"*\" alone is not allowed)"
+                    ),
+                );
+                allow = None;
+            }
+        }
+    }
+    let ports = fields::ports(rep, Some(&raw.ports));
+    let allow = allow.filter(|a| !a.is_empty());
+    Some(Exit {
+        allow: allow?,
+        ports: ports?,
     })
 }
 
@@ -199,8 +262,15 @@ fn service(
     claims: &mut PatternClaims,
 ) -> Option<Service> {
     let hosts = fields::host_patterns(rep, &raw.hosts);
+    let ports = fields::ports(rep, raw.ports.as_ref());
+    let scope: Vec<String> = ports.iter().flatten().map(u16::to_string).collect();
     for (pattern, span) in hosts.iter().flatten() {
-        claims.claim(rep, pattern, ProtocolSet::ALL, span.clone(), "service");
+        claims.claim(
+            rep,
+            (pattern, ProtocolSet::ALL, &scope),
+            span.clone(),
+            "service",
+        );
     }
     let to = fields::socket_addr(rep, &raw.to, "service `to`");
     let source = match raw
@@ -250,6 +320,7 @@ fn service(
         to: to?,
         source: source?,
         proxy_protocol: proxy_protocol?,
+        ports: ports?,
     })
 }
 

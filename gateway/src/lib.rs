@@ -9,11 +9,12 @@
 //! |---|---|---|
 //! | 1 | [`accept`](crate::accept) | listening sockets, connection caps, the peek that sniffs the first bytes (PROXY headers in) |
 //! | 2 | [`refuse`](crate::refuse) | the one refusal path: log once, count, answer in the client's protocol |
-//! | 3 | [`route`](crate::route) | the route table and the plan for a sniffed connection (HTTP-01 first) |
-//! | 4 | [`connect`](crate::connect) | reaching the backend, and what it is sent first |
-//! | 5 | [`forward`](crate::forward) | the byte movers: TCP pump with splice, stream copy, QUIC half-pipes |
-//! | 6 | [`terminate`](crate::terminate) | `terminate_tls` routes: the gateway's TLS handshake, then a plaintext copy |
-//! | 7 | [`tunnel`] | the link endpoint, tunnel sessions, delivery of a connection into a tunnel |
+//! | 3 | [`handshake`](crate::handshake) | proxy clients (`CONNECT`, SOCKS5): what they ask for, who they are (`[[user]]`), their success replies |
+//! | 4 | [`route`](crate::route) | the route table and the plan for a sniffed connection (HTTP-01 first; listeners, allow/deny, users, ports) |
+//! | 5 | [`connect`](crate::connect) | reaching the backend, and what it is sent first |
+//! | 6 | [`forward`](crate::forward) | the byte movers: TCP pump with splice, stream copy, QUIC half-pipes |
+//! | 7 | [`terminate`](crate::terminate) | `terminate_tls` routes: the gateway's TLS handshake, then a plaintext copy |
+//! | 8 | [`tunnel`] | the link endpoint, tunnel sessions, delivery of a connection into a tunnel |
 //!
 //! Foundations every stage may use: [`metrics`](crate::metrics) (counters
 //! and their rendering) and [`acme`] (the gateway's own certificates).
@@ -28,6 +29,7 @@ mod metrics;
 mod accept;
 mod connect;
 mod forward;
+mod handshake;
 mod refuse;
 mod route;
 mod terminate;

@@ -74,7 +74,7 @@ impl FailureLimiter {
     }
 
     /// Whether `ip` has used up its failures for the current window.
-    pub(crate) fn is_blocked(&self, ip: IpAddr, now: Instant) -> bool {
+    pub fn is_blocked(&self, ip: IpAddr, now: Instant) -> bool {
         let windows = self.lock();
         windows.get(&source_key(ip)).is_some_and(|window| {
             self.is_live(window, now) && window.failures >= self.settings.max_failures
@@ -82,7 +82,7 @@ impl FailureLimiter {
     }
 
     /// Counts one failed attempt from `ip`.
-    pub(crate) fn record_failure(&self, ip: IpAddr, now: Instant) {
+    pub fn record_failure(&self, ip: IpAddr, now: Instant) {
         let key = source_key(ip);
         let mut windows = self.lock();
         if !windows.contains_key(&key) && windows.len() >= self.settings.max_tracked {
@@ -110,7 +110,7 @@ impl FailureLimiter {
     }
 
     /// Forgets the failures of `ip` (after it authenticated).
-    pub(crate) fn record_success(&self, ip: IpAddr) {
+    pub fn record_success(&self, ip: IpAddr) {
         self.lock().remove(&source_key(ip));
     }
 

@@ -34,6 +34,10 @@ pub const STREAM_UNDELIVERABLE: u32 = 0x101;
 /// did not arrive within the header timeout.
 pub const STREAM_BAD_HEADER: u32 = 0x102;
 
+/// Stream reset by the tunnel client: the exit target the gateway passed
+/// on is not admitted by the client's `[[exit]]` list.
+pub const STREAM_EXIT_DENIED: u32 = 0x103;
+
 /// Converts a code to the QUIC integer type (every code here fits).
 pub fn varint(code: u32) -> VarInt {
     VarInt::from_u32(code)

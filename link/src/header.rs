@@ -10,8 +10,18 @@
 //! | length of the rest | 2 |
 //! | client address: family (4 or 6), IP, port | 7 or 19 |
 //! | address the client reached on the gateway, same encoding | 7 or 19 |
-//! | protocol: 0 unknown, 1 tls, 2 http, 3 xmpp, 4 dial | 1 |
+//! | protocol: 0 unknown, 1 tls, 2 http, 3 xmpp, 4 dial, 5 ssh, 6 connect, 7 socks5, 8 other | 1 |
 //! | hostname length (0 = none), then the hostname bytes | 1 + n |
+//! | optional: flags (bit 0 answer, bit 1 exit), then the exit port if bit 1 | 0, 1 or 3 |
+//!
+//! The flags are only written when one is set, so a header without them is
+//! what earlier versions wrote. With *answer* the tunnel client writes one
+//! byte, [`CONNECTED`], once the connection to its service (or exit target)
+//! is up, before any byte of the service, and resets the stream with a code
+//! from [`crate::codes`] otherwise: a proxy client is told of success only
+//! then. With *exit* the hostname and the port are the target the client
+//! asked for, which the tunnel client dials only if its `[[exit]]` list
+//! admits it.
 
 use std::net::SocketAddr;
 
@@ -37,6 +47,23 @@ const PROTO_HTTP: u8 = 2;
 const PROTO_XMPP: u8 = 3;
 /// Protocol byte: a dial line.
 const PROTO_DIAL: u8 = 4;
+/// Protocol byte: SSH.
+const PROTO_SSH: u8 = 5;
+/// Protocol byte: an HTTP `CONNECT` proxy request.
+const PROTO_CONNECT: u8 = 6;
+/// Protocol byte: SOCKS5.
+const PROTO_SOCKS5: u8 = 7;
+/// Protocol byte: anything else (no detector matched, or a silent client).
+const PROTO_OTHER: u8 = 8;
+
+/// Flag bit: the gateway waits for [`CONNECTED`] before answering its client.
+const FLAG_ANSWER: u8 = 1;
+/// Flag bit: an exit target; the port follows the flags.
+const FLAG_EXIT: u8 = 2;
+
+/// The byte a tunnel client writes first on an *answer* stream once its
+/// side of the connection is up.
+pub const CONNECTED: u8 = 0;
 
 /// What the gateway tells the tunnel client about one forwarded connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,6 +77,11 @@ pub struct StreamHeader {
     pub protocol: Option<Protocol>,
     /// The hostname the client asked for, if any.
     pub host: Option<Hostname>,
+    /// The gateway waits for [`CONNECTED`] before it tells its client the
+    /// connection is up (`CONNECT`, SOCKS5).
+    pub answer: bool,
+    /// An exit: dial `host` at this port, if the `[[exit]]` list admits it.
+    pub exit: Option<u16>,
 }
 
 /// Why a stream header could not be decoded.
@@ -76,6 +108,10 @@ pub enum HeaderError {
     /// A field runs past the declared end of the header.
     #[error("stream header field runs past the declared length")]
     Truncated,
+    /// The flags byte holds bits this version does not know, or says exit
+    /// without a hostname.
+    #[error("invalid stream header flags {0:#04x}")]
+    BadFlags(u8),
     /// Bytes are left inside the declared length after the last field.
     #[error("{extra} unexpected bytes at the end of the stream header")]
     TrailingBytes {
@@ -116,6 +152,25 @@ impl StreamHeader {
             }
             None => buf.put_u8(0),
         }
+        let flags = self.flags();
+        if flags != 0 {
+            buf.put_u8(flags);
+        }
+        if let Some(port) = self.exit {
+            buf.put_u16(port);
+        }
+    }
+
+    /// The flags byte (0: none written).
+    fn flags(&self) -> u8 {
+        let mut flags = 0;
+        if self.answer {
+            flags |= FLAG_ANSWER;
+        }
+        if self.exit.is_some() {
+            flags |= FLAG_EXIT;
+        }
+        flags
     }
 
     /// The total header length announced by its first [`HEADER_PREFIX_LEN`]
@@ -181,11 +236,29 @@ impl StreamHeader {
             let raw = body.copy_to_bytes(host_len);
             Some(Hostname::parse(&raw).map_err(HeaderError::InvalidHostname)?)
         };
+        let flags = if body.has_remaining() {
+            body.get_u8()
+        } else {
+            0
+        };
+        if flags & !(FLAG_ANSWER | FLAG_EXIT) != 0 || (flags & FLAG_EXIT != 0 && host.is_none()) {
+            return Err(HeaderError::BadFlags(flags));
+        }
+        let exit = if flags & FLAG_EXIT != 0 {
+            if body.remaining() < 2 {
+                return Err(HeaderError::Truncated);
+            }
+            Some(body.get_u16())
+        } else {
+            None
+        };
         Ok(StreamHeader {
             client,
             reached,
             protocol,
             host,
+            answer: flags & FLAG_ANSWER != 0,
+            exit,
         })
     }
 
@@ -196,6 +269,8 @@ impl StreamHeader {
             + 1
             + 1
             + self.host_bytes().map_or(0, <[u8]>::len)
+            + usize::from(self.flags() != 0)
+            + if self.exit.is_some() { 2 } else { 0 }
     }
 
     /// The hostname bytes to encode; `None` for no name (or, impossibly for
@@ -216,6 +291,10 @@ fn protocol_id(protocol: Option<Protocol>) -> u8 {
         Some(Protocol::Http) => PROTO_HTTP,
         Some(Protocol::Xmpp) => PROTO_XMPP,
         Some(Protocol::Dial) => PROTO_DIAL,
+        Some(Protocol::Ssh) => PROTO_SSH,
+        Some(Protocol::Connect) => PROTO_CONNECT,
+        Some(Protocol::Socks5) => PROTO_SOCKS5,
+        Some(Protocol::Other) => PROTO_OTHER,
     }
 }
 
@@ -227,6 +306,10 @@ fn protocol_from_id(id: u8) -> Result<Option<Protocol>, HeaderError> {
         PROTO_HTTP => Ok(Some(Protocol::Http)),
         PROTO_XMPP => Ok(Some(Protocol::Xmpp)),
         PROTO_DIAL => Ok(Some(Protocol::Dial)),
+        PROTO_SSH => Ok(Some(Protocol::Ssh)),
+        PROTO_CONNECT => Ok(Some(Protocol::Connect)),
+        PROTO_SOCKS5 => Ok(Some(Protocol::Socks5)),
+        PROTO_OTHER => Ok(Some(Protocol::Other)),
         other => Err(HeaderError::BadProtocol(other)),
     }
 }
@@ -242,6 +325,8 @@ mod tests {
             reached: "192.0.2.10:443".parse().unwrap(),
             protocol: Some(Protocol::Tls),
             host: Some(Hostname::parse(b"nas.example.org").unwrap()),
+            answer: false,
+            exit: None,
         }
     }
 
@@ -321,11 +406,26 @@ mod tests {
             ..sample()
         };
         let mut bytes = encoded(&header);
-        bytes.push(0xAA);
-        bytes[2] += 1;
+        bytes.extend_from_slice(&[FLAG_ANSWER, 0xAA]);
+        bytes[2] += 2;
         assert_eq!(
             StreamHeader::decode(&mut bytes.as_slice()),
             Err(HeaderError::TrailingBytes { extra: 1 })
+        );
+        let mut bytes = encoded(&header);
+        bytes.push(0x80);
+        bytes[2] += 1;
+        assert_eq!(
+            StreamHeader::decode(&mut bytes.as_slice()),
+            Err(HeaderError::BadFlags(0x80))
+        );
+        // An exit without a name to dial.
+        let mut bytes = encoded(&header);
+        bytes.extend_from_slice(&[FLAG_EXIT, 0, 22]);
+        bytes[2] += 3;
+        assert_eq!(
+            StreamHeader::decode(&mut bytes.as_slice()),
+            Err(HeaderError::BadFlags(FLAG_EXIT))
         );
         let mut bytes = encoded(&header);
         bytes.pop();
@@ -334,5 +434,30 @@ mod tests {
             StreamHeader::decode(&mut bytes.as_slice()),
             Err(HeaderError::Truncated)
         );
+    }
+
+    #[test]
+    fn answer_and_exit_flags_round_trip() {
+        let plain = sample();
+        let answer = StreamHeader {
+            answer: true,
+            ..sample()
+        };
+        let exit = StreamHeader {
+            host: Some(Hostname::parse(b"192.168.1.10").unwrap()),
+            answer: true,
+            exit: Some(5000),
+            ..sample()
+        };
+        assert_eq!(encoded(&answer).len(), encoded(&plain).len() + 1);
+        assert_eq!(encoded(&exit).len(), encoded(&plain).len() - 3 + 3);
+        for header in [plain, answer, exit] {
+            let bytes = encoded(&header);
+            assert_eq!(bytes.len(), header.encoded_len());
+            assert_eq!(
+                StreamHeader::decode(&mut bytes.as_slice()),
+                Ok(Some(header))
+            );
+        }
     }
 }

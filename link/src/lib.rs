@@ -50,7 +50,7 @@ pub use endpoint::{
     server_endpoint_with_config,
 };
 pub use error::EndpointError;
-pub use header::{HeaderError, StreamHeader};
+pub use header::{CONNECTED, HeaderError, StreamHeader};
 pub use refuse::RefuseReason;
 pub use session::Session;
 pub use settings::{LinkSettings, MAX_UDP_PAYLOAD};

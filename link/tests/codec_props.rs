@@ -39,14 +39,26 @@ fn hostname() -> impl Strategy<Value = Option<Hostname>> {
 }
 
 fn header() -> impl Strategy<Value = StreamHeader> {
-    (socket_addr(), socket_addr(), protocol(), hostname()).prop_map(
-        |(client, reached, protocol, host)| StreamHeader {
-            client,
-            reached,
-            protocol,
-            host,
-        },
+    (
+        socket_addr(),
+        socket_addr(),
+        protocol(),
+        hostname(),
+        any::<bool>(),
+        any::<u16>(),
     )
+        .prop_map(|(client, reached, protocol, host, answer, port)| {
+            // An exit needs a name to dial.
+            let exit = host.as_ref().and(answer.then_some(port));
+            StreamHeader {
+                client,
+                reached,
+                protocol,
+                host,
+                answer,
+                exit,
+            }
+        })
 }
 
 fn control() -> impl Strategy<Value = ControlMessage> {

@@ -35,6 +35,8 @@ async fn exchange(gateway: &Session, client: &Session) -> anyhow::Result<()> {
         reached: "192.0.2.1:443".parse()?,
         protocol: Some(Protocol::Http),
         host: Some(Hostname::parse(b"nas.example.org")?),
+        answer: false,
+        exit: None,
     };
     let (mut to_client, mut from_client) = gateway.open_stream(&header).await?;
     to_client
@@ -86,6 +88,8 @@ async fn oversize_header_is_rejected_and_the_session_survives() -> anyhow::Resul
         reached: "192.0.2.1:5222".parse()?,
         protocol: Some(Protocol::Xmpp),
         host: None,
+        answer: true,
+        exit: None,
     };
     let (_send, _recv) = gateway.open_stream(&header).await?;
     let (received, _, _) = client.accept_stream().await?;

@@ -45,6 +45,9 @@ want chromium_pq && capture chromium_pq -- chromium --headless --no-sandbox --di
 want slixmpp_c2s && capture slixmpp_c2s -- /usr/bin/python3 "$HERE/slixmpp_client.py" PORT
 want ssh_banner && capture ssh_banner -- ssh -p PORT -o BatchMode=yes -o StrictHostKeyChecking=no \
   -o UserKnownHostsFile=/dev/null -o ConnectTimeout=3 127.0.0.1
+want curl_connect_auth && capture curl_connect_auth -- curl -sS -m 3 -x http://127.0.0.1:PORT -U alice:s3cret https://nas.test/
+want curl_socks5_auth && capture curl_socks5_auth -- curl -sS -m 3 --socks5-hostname 127.0.0.1:PORT -U alice:s3cret http://nas.test/
+want curl_socks5 && capture curl_socks5 -- curl -sS -m 3 --socks5-hostname 127.0.0.1:PORT http://nas.test/
 want curl_proxy_v1 && capture curl_proxy_v1 -- curl -sS -m 3 --haproxy-protocol --resolve a.test:PORT:127.0.0.1 http://a.test:PORT/pp1
 
 if want haproxy_v2_curl; then

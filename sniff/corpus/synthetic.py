@@ -68,3 +68,8 @@ write("proxy_v2_tcp6_tls",
       proxy_v2("2001:db8::7", 50000, "2001:db8::443", 443) + read("openssl_tls13"))
 write("proxy_v1_tcp6_xmpp",
       b"PROXY TCP6 2001:db8::7 2001:db8::5222 40000 5222\r\n" + read("slixmpp_c2s"))
+write("ssh_v15", b"SSH-1.5-OpenSSH_9.2p1\r\n")
+write("connect_no_port", b"CONNECT nas.test HTTP/1.1\r\nHost: nas.test\r\n\r\n")
+write("connect_v6_basic_bad", b"CONNECT [2001:db8::1]:22 HTTP/1.1\r\nHost: [2001:db8::1]:22\r\n"
+      b"Proxy-Authorization: Basic bm8tY29sb24=\r\n\r\n")
+write("socks5_no_methods", bytes([0x05, 0x00]))

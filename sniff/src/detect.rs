@@ -2,7 +2,7 @@
 //! and combines their answers (the rules are on [`detect`]).
 
 use crate::types::{Detection, Error, Limits, Protocol, ProtocolSet, Status, Verdict};
-use crate::{dial, http, tls, xmpp};
+use crate::{connect, dial, http, socks5, ssh, tls, xmpp};
 
 /// Detects the protocol and hostname in `buf`, the bytes a client sent so
 /// far, among the `enabled` protocols.
@@ -21,18 +21,29 @@ use crate::{dial, http, tls, xmpp};
 /// | TLS | `0x16` (a handshake record) |
 /// | XMPP | `<` after optional XML whitespace (SP, HT, CR, LF); no byte-order mark |
 /// | dial | `DIAL ` (exactly: upper case, one space) |
-/// | HTTP | a method token (RFC 9110 `tchar`s) followed by SP, except `DIAL ` |
+/// | connect | `CONNECT ` (exactly: upper case, one space) |
+/// | ssh | `SSH-` |
+/// | SOCKS5 | `0x05` |
+/// | HTTP | a method token (RFC 9110 `tchar`s) followed by SP, except `DIAL `, `CONNECT ` and `SSH-…` |
+/// | other | nothing: no detector; `detect` never returns [`Protocol::Other`] |
 ///
 /// A line that starts exactly with `DIAL ` is therefore never HTTP, whether or
 /// not dial is enabled: with dial enabled it is a dial line, without it the
-/// answer is [`Error::NoMatch`] (bytes of a disabled protocol). `DELETE /` is
-/// ruled out as a dial line at its second byte, `DIAL x` as an HTTP request at
-/// its fifth. Until a detector has claimed the input it answers either "need
+/// answer is [`Error::NoMatch`] (bytes of a disabled protocol). The same holds
+/// for `CONNECT ` (a proxy request when connect is enabled, else no match) and
+/// for `SSH-`. `DELETE /` is ruled out as a dial line at its second byte,
+/// `DIAL x` as an HTTP request at its fifth, `CONNECTX` as a proxy request at
+/// its eighth. Until a detector has claimed the input it answers either "need
 /// more" or "not mine" — never an error — so a detector never reports another
 /// protocol's bytes as malformed. The one exception is input that fills a cap
 /// while only one protocol could still match it: a run of token bytes without
-/// SP as long as [`Limits::http_head`] is too large HTTP, and as many bytes of
+/// SP as long as [`Limits::http_head`] is too large HTTP (unless it is still a
+/// prefix of `DIAL `, `CONNECT ` or `SSH-`), and as many bytes of
 /// whitespace as [`Limits::xmpp_head`] are too large XMPP.
+///
+/// [`Protocol::Other`] is for the gateway: it names a connection that no
+/// enabled detector matched, or a client that sent nothing in time. Enabling
+/// it here changes nothing.
 ///
 /// # Combining the answers
 ///
@@ -59,7 +70,7 @@ pub fn detect(
         match run(protocol, buf, limits) {
             Verdict::NotMine => {}
             Verdict::Partial => partial = true,
-            Verdict::Complete(found) => return Ok(Status::Complete(found)),
+            Verdict::Complete(found) => return Ok(Status::Complete(*found)),
             Verdict::Malformed(reason) => return Err(Error::Malformed { protocol, reason }),
             Verdict::TooLarge => return Err(Error::TooLarge { protocol }),
         }
@@ -77,10 +88,13 @@ impl Limits {
     pub fn max_peek(&self) -> usize {
         // The TLS detector bounds the *handshake message*; the peek buffer
         // also holds its record headers (see `tls::max_record_bytes`).
+        // `CONNECT` heads share the HTTP cap.
         tls::max_record_bytes(self.tls_hello)
             .max(self.http_head)
             .max(self.xmpp_head)
             .max(dial::MAX_LINE)
+            .max(ssh::MAX_BANNER)
+            .max(socks5::MAX_GREETING)
     }
 }
 
@@ -91,6 +105,10 @@ fn run(protocol: Protocol, buf: &[u8], limits: &Limits) -> Verdict {
         Protocol::Http => http::sniff(buf, limits),
         Protocol::Xmpp => xmpp::sniff(buf, limits),
         Protocol::Dial => dial::sniff(buf),
+        Protocol::Ssh => ssh::sniff(buf),
+        Protocol::Connect => connect::sniff(buf, limits),
+        Protocol::Socks5 => socks5::sniff(buf),
+        Protocol::Other => Verdict::NotMine,
     }
 }
 

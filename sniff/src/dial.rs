@@ -76,7 +76,7 @@ fn finish(raw: &[u8], len: usize) -> Verdict {
             let mut found = Detection::new(Protocol::Dial, Some(a.host));
             found.port = a.port;
             found.consume = len;
-            Verdict::Complete(found)
+            Verdict::Complete(Box::new(found))
         }
         _ => Verdict::Malformed(Malformed::Dial),
     }
@@ -89,7 +89,7 @@ mod tests {
 
     fn complete(buf: &[u8]) -> Detection {
         match sniff(buf) {
-            Verdict::Complete(d) => d,
+            Verdict::Complete(d) => *d,
             other => panic!("{:?}: {other:?}", String::from_utf8_lossy(buf)),
         }
     }

@@ -4,10 +4,11 @@
 //! - The input is HTTP once it starts with a registered method in common use
 //!   (`GET`, `POST`, … see `KNOWN_METHODS`) and SP, or with a request line
 //!   shaped `method SP target SP HTTP/` (any method of RFC 9110 `tchar`s,
-//!   target free of spaces and control bytes), unless it starts with `DIAL ` (a dial line,
-//!   see `detect`). Anything else is not HTTP: an SSH banner is "no
-//!   match", never a malformed request. No empty lines may precede the request
-//!   line.
+//!   target free of spaces and control bytes), unless it starts with `DIAL `
+//!   (a dial line), `CONNECT ` (a proxy request, see `connect`) or `SSH-` (an
+//!   SSH banner): see `detect`. Anything else is not HTTP either: a line
+//!   without `HTTP/` is "no match", never a malformed request. No empty lines
+//!   may precede the request line.
 //! - The 24-byte preface `PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n` is HTTP with no host
 //!   and [`crate::Http::h2_preface`] set.
 //! - Otherwise the request line and header section, up to and including the
@@ -17,10 +18,10 @@
 //!   [`crate::Limits::http_headers`] headers, else it is too large: a buffer
 //!   of `http_head` bytes or more whose first `http_head` bytes do not end the
 //!   head is too large at once.
-//! - The request target is origin-form (`/path`), asterisk-form (`*`),
-//!   authority-form for `CONNECT` (`host:port`, port required), or absolute-form
-//!   (`scheme://authority/path`); anything else is malformed.
-//! - The host is the authority of an absolute-form or authority-form target,
+//! - The request target is origin-form (`/path`), asterisk-form (`*`) or
+//!   absolute-form (`scheme://authority/path`); anything else is malformed.
+//!   (Authority-form belongs to `CONNECT`, which is never HTTP here.)
+//! - The host is the authority of an absolute-form target,
 //!   else the `Host` header. Ports are stripped (not reported); IPv6 literals
 //!   are in brackets. More than one `Host` header is malformed (smuggling); so
 //!   is a `Host` naming another host than an absolute-form target (ports are
@@ -28,7 +29,7 @@
 //!   request without `Host` has no host. An empty `Host` value (allowed by RFC
 //!   9110 when the target has no authority) also means no host.
 //! - [`crate::Http::path`] is the target's path and query (for absolute-form,
-//!   the part after the authority, `/` when empty; for authority-form, empty).
+//!   the part after the authority, `/` when empty).
 
 use crate::authority::{self, Authority, EmptyPort};
 use crate::types::{Detection, Http, Limits, Malformed, Protocol, Verdict};
@@ -58,8 +59,22 @@ pub(crate) fn sniff(buf: &[u8], limits: &Limits) -> Verdict {
             h2_preface: true,
             ..Http::default()
         });
-        return Verdict::Complete(found);
+        return Verdict::Complete(Box::new(found));
     }
+    parse_head(buf, limits, Malformed::HttpSyntax, |req, _| request(req))
+}
+
+/// Parses an HTTP/1.x request head with `httparse` under the caps of
+/// `limits`, and hands a complete one and its length to `complete`. A syntax
+/// error is `malformed`; a head that does not end within
+/// [`Limits::http_head`] bytes, or has more than [`Limits::http_headers`]
+/// headers, is too large. Shared with the `CONNECT` detector.
+pub(crate) fn parse_head(
+    buf: &[u8],
+    limits: &Limits,
+    malformed: Malformed,
+    complete: impl FnOnce(&httparse::Request<'_, '_>, usize) -> Verdict,
+) -> Verdict {
     let head = buf.get(..limits.http_head).unwrap_or(buf);
     let max_headers = limits
         .http_headers
@@ -67,11 +82,11 @@ pub(crate) fn sniff(buf: &[u8], limits: &Limits) -> Verdict {
     let mut headers = vec![httparse::EMPTY_HEADER; max_headers];
     let mut req = httparse::Request::new(&mut headers);
     match req.parse(head) {
-        Ok(httparse::Status::Complete(_)) => request(&req),
+        Ok(httparse::Status::Complete(len)) => complete(&req, len),
         Ok(httparse::Status::Partial) if buf.len() >= limits.http_head => Verdict::TooLarge,
         Ok(httparse::Status::Partial) => Verdict::Partial,
         Err(httparse::Error::TooManyHeaders) => Verdict::TooLarge,
-        Err(_) => Verdict::Malformed(Malformed::HttpSyntax),
+        Err(_) => Verdict::Malformed(malformed),
     }
 }
 
@@ -107,7 +122,6 @@ const KNOWN_METHODS: &[&[u8]] = &[
     b"POST",
     b"PUT",
     b"DELETE",
-    b"CONNECT",
     b"OPTIONS",
     b"TRACE",
     b"PATCH",
@@ -127,17 +141,25 @@ const KNOWN_METHODS: &[&[u8]] = &[
 /// The version prefix every HTTP/1.x (and the HTTP/2 preface) request line has.
 const VERSION_PREFIX: &[u8] = b"HTTP/";
 
+/// Input starting with one of these belongs to another detector (dial,
+/// connect, ssh), whether or not that one is enabled.
+const OTHER_PREFIXES: [&[u8]; 3] = [b"DIAL ", b"CONNECT ", b"SSH-"];
+
 /// Decides whether `buf` starts like an HTTP request line: a method token, SP,
-/// a target free of spaces and control bytes, SP and `HTTP/`. Anything else
-/// (an SSH banner such as `SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n`, a line
-/// without a version) is not HTTP, so it ends as "no match", not as a
-/// malformed request.
+/// a target free of spaces and control bytes, SP and `HTTP/`, and not one of
+/// [`OTHER_PREFIXES`]. Anything else (a line without a version) is not HTTP,
+/// so it ends as "no match", not as a malformed request.
 fn claim(buf: &[u8], cap: usize) -> Claim {
     if buf.is_empty() {
         return Claim::NeedMore;
     }
-    if crate::dial::could_be_dial(buf) && buf.len() >= 5 {
+    if OTHER_PREFIXES.iter().any(|p| buf.starts_with(p)) {
         return Claim::NotMine;
+    }
+    if OTHER_PREFIXES.iter().any(|p| p.starts_with(buf)) {
+        // Still undecided, whatever the head cap: a tiny cap must not make
+        // `CONNEC` too large HTTP when `CONNECT ` would not be HTTP at all.
+        return Claim::NeedMore;
     }
     let mut state = LineState::Method(0);
     for (i, &b) in buf.iter().take(cap).enumerate() {
@@ -185,7 +207,7 @@ fn request(req: &httparse::Request<'_, '_>) -> Verdict {
     if host_headers.next().is_some() {
         return Verdict::Malformed(Malformed::HttpDuplicateHost);
     }
-    let target = match parse_target(method, target) {
+    let target = match parse_target(target) {
         Ok(t) => t,
         Err(reason) => return Verdict::Malformed(reason),
     };
@@ -214,34 +236,23 @@ fn request(req: &httparse::Request<'_, '_>) -> Verdict {
         h2_preface: false,
         minor_version: minor,
     });
-    Verdict::Complete(found)
+    Verdict::Complete(Box::new(found))
 }
 
 /// A request target, split.
 struct Target {
-    /// The authority of an absolute-form or authority-form target.
+    /// The authority of an absolute-form target.
     authority: Option<Authority>,
     /// The path and query.
     path: String,
 }
 
 /// Splits a request target into its authority (if any) and path.
-fn parse_target(method: &str, target: &str) -> Result<Target, Malformed> {
+fn parse_target(target: &str) -> Result<Target, Malformed> {
     if target.starts_with('/') || target == "*" {
         return Ok(Target {
             authority: None,
             path: target.to_owned(),
-        });
-    }
-    if method == "CONNECT" {
-        // RFC 9112 section 3.2.3: `authority-form = uri-host ":" port`.
-        let authority = authority::parse(target.as_bytes(), EmptyPort::Rejected)
-            .ok()
-            .filter(|a| a.port.is_some())
-            .ok_or(Malformed::HttpHost)?;
-        return Ok(Target {
-            authority: Some(authority),
-            path: String::new(),
         });
     }
     let (scheme, rest) = target.split_once("://").ok_or(Malformed::HttpSyntax)?;

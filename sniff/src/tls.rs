@@ -195,7 +195,7 @@ fn client_hello(body: &[u8]) -> Verdict {
     }
     let mut found = Detection::new(Protocol::Tls, host);
     found.tls = Some(Tls { alpn });
-    Verdict::Complete(found)
+    Verdict::Complete(Box::new(found))
 }
 
 /// Splits the first extension off: its type, its data and what follows.

@@ -1,6 +1,8 @@
 //! The vocabulary of detection: protocols, limits, outcomes and errors.
 
 use crate::hostname::Hostname;
+use crate::socks5::Greeting;
+use crate::target::ProxyRequest;
 
 /// A protocol the gateway can recognise from a client's first bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -13,15 +15,30 @@ pub enum Protocol {
     Xmpp,
     /// A `DIAL host[:port]` line.
     Dial,
+    /// An SSH client's identification banner (`SSH-2.0-…`); carries no name.
+    Ssh,
+    /// An HTTP/1.x `CONNECT host:port` proxy request.
+    Connect,
+    /// A SOCKS5 (RFC 1928) greeting.
+    Socks5,
+    /// Anything else, or a client that stays silent. No detector recognises
+    /// it: [`crate::detect()`] never returns it; the gateway assigns it when
+    /// no enabled detector matched or the client sent nothing in time.
+    Other,
 }
 
 impl Protocol {
-    /// Every protocol, in the order detection tries them.
-    pub const ALL: [Protocol; 4] = [
+    /// Every protocol, in the order detection tries them; [`Protocol::Other`],
+    /// which no detector recognises, is last.
+    pub const ALL: [Protocol; 8] = [
         Protocol::Tls,
         Protocol::Http,
         Protocol::Xmpp,
         Protocol::Dial,
+        Protocol::Ssh,
+        Protocol::Connect,
+        Protocol::Socks5,
+        Protocol::Other,
     ];
 
     /// The lower-case name used in configuration, logs and metrics.
@@ -31,10 +48,15 @@ impl Protocol {
             Protocol::Http => "http",
             Protocol::Xmpp => "xmpp",
             Protocol::Dial => "dial",
+            Protocol::Ssh => "ssh",
+            Protocol::Connect => "connect",
+            Protocol::Socks5 => "socks5",
+            Protocol::Other => "other",
         }
     }
 
-    /// Parses a configuration name (`"tls"`, `"http"`, `"xmpp"`, `"dial"`).
+    /// Parses a configuration name (`"tls"`, `"http"`, `"xmpp"`, `"dial"`,
+    /// `"ssh"`, `"connect"`, `"socks5"`, `"other"`).
     pub fn from_name(name: &str) -> Option<Protocol> {
         Protocol::ALL.into_iter().find(|p| p.as_str() == name)
     }
@@ -53,8 +75,11 @@ pub struct ProtocolSet(u8);
 impl ProtocolSet {
     /// No protocol.
     pub const EMPTY: ProtocolSet = ProtocolSet(0);
-    /// Every protocol.
-    pub const ALL: ProtocolSet = ProtocolSet(0b1111);
+    /// Every protocol, [`Protocol::Other`] included.
+    pub const ALL: ProtocolSet = ProtocolSet(0xff);
+    /// The protocols that carry a hostname: TLS, HTTP, XMPP and dial (the
+    /// default set of listeners and routes).
+    pub const NAMED: ProtocolSet = ProtocolSet(0b1111);
 
     fn bit(p: Protocol) -> u8 {
         match p {
@@ -62,6 +87,10 @@ impl ProtocolSet {
             Protocol::Http => 2,
             Protocol::Xmpp => 4,
             Protocol::Dial => 8,
+            Protocol::Ssh => 16,
+            Protocol::Connect => 32,
+            Protocol::Socks5 => 64,
+            Protocol::Other => 128,
         }
     }
 
@@ -178,21 +207,36 @@ pub struct Detection {
     pub protocol: Protocol,
     /// The hostname the client asked for, normalised; `None` when the
     /// protocol allowed it to be absent (TLS without SNI, HTTP/1.0 without
-    /// `Host`, the HTTP/2 preface, an XMPP header without `to`).
+    /// `Host`, the HTTP/2 preface, an XMPP header without `to`) and for
+    /// protocols that carry no name (SSH, a SOCKS5 greeting). For `CONNECT`,
+    /// the target's host; an IP literal target is its text as a [`Hostname`]
+    /// (IPv6 without brackets), as for the dial line.
     pub host: Option<Hostname>,
-    /// A port the client named: the dial line's `:port`. Ports in HTTP
-    /// `Host` headers are stripped and not reported here.
+    /// A port the client named: the dial line's `:port`, the `CONNECT`
+    /// target's port. Ports in HTTP `Host` headers are stripped and not
+    /// reported here.
     pub port: Option<u16>,
-    /// How many leading bytes the gateway must drop before forwarding (the
-    /// dial line); 0 for every other protocol.
+    /// How many leading bytes the gateway must drop before forwarding: the
+    /// dial line, the `CONNECT` request head, the SOCKS5 greeting (the
+    /// gateway answers the last two itself); 0 for every other protocol.
     pub consume: usize,
     /// TLS details, for [`Protocol::Tls`].
     pub tls: Option<Tls>,
     /// HTTP details, for [`Protocol::Http`].
     pub http: Option<Http>,
+    /// The proxy request, for [`Protocol::Connect`].
+    pub connect: Option<ProxyRequest>,
+    /// The methods the client offered, for [`Protocol::Socks5`].
+    pub socks5: Option<Greeting>,
 }
 
 impl Detection {
+    /// The detection the gateway assigns to what no detector recognised (or
+    /// a silent client): [`Protocol::Other`], no name, nothing to consume.
+    pub fn other() -> Detection {
+        Detection::new(Protocol::Other, None)
+    }
+
     /// A detection of `protocol` naming `host`, with nothing to consume and
     /// no details yet.
     pub(crate) fn new(protocol: Protocol, host: Option<Hostname>) -> Detection {
@@ -203,6 +247,8 @@ impl Detection {
             consume: 0,
             tls: None,
             http: None,
+            connect: None,
+            socks5: None,
         }
     }
 }
@@ -223,8 +269,9 @@ pub(crate) enum Verdict {
     NotMine,
     /// These bytes could still be this protocol; more are needed.
     Partial,
-    /// The bytes are this protocol, and this is what they say.
-    Complete(Detection),
+    /// The bytes are this protocol, and this is what they say (boxed: a
+    /// detection is large, the other answers are small).
+    Complete(Box<Detection>),
     /// The bytes are this protocol, but malformed.
     Malformed(Malformed),
     /// The bytes are this protocol, but its header exceeds its cap.
@@ -272,6 +319,20 @@ pub enum Malformed {
     /// The dial line is not `DIAL host[:port]` with a valid name and port.
     #[error("invalid DIAL line")]
     Dial,
+    /// The SSH identification line is not `SSH-2.0-` or `SSH-1.99-` and a
+    /// software version of printable characters, or holds a control byte.
+    #[error("invalid SSH banner")]
+    SshBanner,
+    /// The `CONNECT` request line or header section does not parse.
+    #[error("invalid CONNECT request")]
+    ConnectRequest,
+    /// The `CONNECT` target is not `host:port` with a valid name (or IP
+    /// literal, IPv6 in brackets) and a port from 1 to 65535.
+    #[error("invalid CONNECT target")]
+    ConnectTarget,
+    /// A SOCKS5 greeting that offers no authentication method.
+    #[error("SOCKS5 greeting without methods")]
+    Socks5Greeting,
 }
 
 /// Why detection ended without a route-able answer.

@@ -198,7 +198,7 @@ fn stream_to(to: Option<String>) -> Verdict {
             }
         }
     };
-    Verdict::Complete(Detection::new(Protocol::Xmpp, host))
+    Verdict::Complete(Box::new(Detection::new(Protocol::Xmpp, host)))
 }
 
 #[cfg(test)]

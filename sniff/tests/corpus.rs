@@ -13,14 +13,14 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use portico_sniff::proxy::{self, ProxyHeader};
-use portico_sniff::{Detection, Error, Limits, Protocol, ProtocolSet, Status, detect};
+use portico_sniff::{Auth, Detection, Error, Limits, Protocol, ProtocolSet, Status, detect};
 use proptest::prelude::*;
 
 /// The answer of [`detect`].
 type Answer = Result<Status<Detection>, Error>;
 
 /// Items the corpus must hold (the captures from real programs).
-const REQUIRED: [&str; 15] = [
+const REQUIRED: [&str; 18] = [
     "curl_http11",
     "curl_proxy_absolute",
     "curl_http10_nohost",
@@ -32,6 +32,9 @@ const REQUIRED: [&str; 15] = [
     "chromium_pq",
     "slixmpp_c2s",
     "ssh_banner",
+    "curl_connect_auth",
+    "curl_socks5_auth",
+    "curl_socks5",
     "dial_host",
     "http_two_hosts",
     "http_oversized_header",
@@ -240,7 +243,51 @@ fn check_detection(item: &Item, d: &Detection) -> Result<(), String> {
                 return fail("method".into());
             }
         }
-        Protocol::Xmpp | Protocol::Dial => {}
+        Protocol::Connect => {
+            let Some(request) = d.connect.as_ref() else {
+                return fail("no connect details".into());
+            };
+            if Some(request.target.to_hostname()) != d.host || Some(request.port) != d.port {
+                return fail("target differs from host and port".into());
+            }
+            let user = match &request.auth {
+                Auth::None => None,
+                Auth::Basic(c) => Some(c.user.as_str()),
+                Auth::Invalid => Some("!invalid"),
+            };
+            if user != item.get("auth_user") {
+                return fail(format!("auth_user, want {:?}", item.get("auth_user")));
+            }
+        }
+        Protocol::Socks5 => {
+            let Some(greeting) = d.socks5 else {
+                return fail("no socks5 greeting".into());
+            };
+            let methods: Vec<&str> = [
+                (greeting.no_auth, "no_auth"),
+                (greeting.user_password, "user_password"),
+            ]
+            .into_iter()
+            .filter_map(|(offered, name)| offered.then_some(name))
+            .collect();
+            if methods.join(",") != item.get("socks5_methods").unwrap_or("") {
+                return fail(format!(
+                    "socks5_methods, want {:?}",
+                    item.get("socks5_methods")
+                ));
+            }
+        }
+        Protocol::Xmpp | Protocol::Dial | Protocol::Ssh => {}
+        Protocol::Other => return fail("detect returned other".into()),
+    }
+    let details = [
+        (d.tls.is_some(), Protocol::Tls),
+        (d.http.is_some(), Protocol::Http),
+        (d.connect.is_some(), Protocol::Connect),
+        (d.socks5.is_some(), Protocol::Socks5),
+    ];
+    if details.iter().any(|&(has, p)| has != (p == d.protocol)) {
+        return fail("details of another protocol".into());
     }
     Ok(())
 }
@@ -366,7 +413,7 @@ proptest! {
     fn split_reads_give_the_whole_answer(
         index in any::<prop::sample::Index>(),
         cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..8),
-        set_bits in 1u8..16,
+        set_bits in 1u8..=255,
     ) {
         let item = index.get(corpus().map_err(TestCaseError::fail)?);
         let payload = item.payload();
@@ -409,7 +456,7 @@ proptest! {
     #[test]
     fn random_bytes_never_panic(
         bytes in prop::collection::vec(any::<u8>(), 0..2048),
-        set_bits in 0u8..16,
+        set_bits in any::<u8>(),
     ) {
         if let Ok(Status::Complete(d)) = detect(&bytes, protocol_set(set_bits), &Limits::default()) {
             prop_assert!(d.consume <= bytes.len());

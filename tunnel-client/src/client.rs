@@ -18,6 +18,7 @@ use tokio_util::task::TaskTracker;
 use crate::attempt::{self, AttemptError, Identity};
 use crate::backoff::{Backoff, jitter};
 use crate::deliver::{Delivery, TunState};
+use crate::exits::ExitList;
 use crate::link::Link;
 use crate::services::ServiceTable;
 use crate::settings::ClientSettings;
@@ -104,9 +105,10 @@ pub async fn run_client_with(
     };
     let delivery = Delivery {
         settings: options.settings,
-        services: Arc::new(ArcSwap::from_pointee(ServiceTable::new(
-            config.services.clone(),
-        ))),
+        services: Arc::new(ArcSwap::from_pointee(
+            ServiceTable::new(config.services.clone())
+                .with_exits(ExitList::new(config.exits.clone())),
+        )),
         tun,
     };
     let mut client = Client {
@@ -310,7 +312,8 @@ impl Client {
     /// Installs the latest configuration's services; returns its identity.
     fn install(&self, configs: &mut watch::Receiver<Arc<TunnelConfig>>) -> Identity {
         let config = Arc::clone(&configs.borrow_and_update());
-        let table = ServiceTable::new(config.services.clone());
+        let table = ServiceTable::new(config.services.clone())
+            .with_exits(ExitList::new(config.exits.clone()));
         let services = table.len();
         tracing::info!(services, "services replaced");
         self.delivery.services.store(Arc::new(table));

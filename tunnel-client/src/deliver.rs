@@ -1,13 +1,17 @@
 //! One forwarded connection: read its stream header, pick the local service
-//! by hostname, connect to it (plainly, with an optional PROXY header, or
-//! through the TUN from the original client address), then relay.
+//! by hostname (and the gateway port, for nameless connections), connect to
+//! it (plainly, with an optional PROXY header, or through the TUN from the
+//! original client address), then relay. An exit stream instead names its
+//! target, dialled only if the `[[exit]]` list admits it. When the header
+//! asks for an answer (a proxy client waits at the gateway), the
+//! [`CONNECTED`] byte goes first once the connection is up.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use portico_config::model::{ProxyVersion, Service, SourceMode, Tun};
-use portico_link::{StreamError, StreamHeader, codes, read_header};
+use portico_link::{CONNECTED, StreamError, StreamHeader, codes, read_header};
 use portico_sniff::proxy;
 use quinn::{RecvStream, SendStream};
 use tokio::io::AsyncWriteExt;
@@ -45,6 +49,28 @@ enum DeliverError {
     /// No `[[service]]` takes the hostname.
     #[error("no service for this host")]
     NoService,
+    /// The `[[exit]]` list does not admit the exit target.
+    #[error("exit to {host}:{port} not admitted by [[exit]]")]
+    ExitDenied {
+        /// The target host.
+        host: String,
+        /// The target port.
+        port: u16,
+    },
+    /// Resolving or connecting to an exit target failed.
+    #[error("cannot reach exit target {target}: {source}")]
+    Exit {
+        /// `host:port`.
+        target: String,
+        /// What went wrong.
+        source: std::io::Error,
+    },
+    /// Reaching an exit target took longer than the connect timeout.
+    #[error("reaching exit target {target} timed out")]
+    ExitTimeout {
+        /// `host:port`.
+        target: String,
+    },
     /// Connecting (or sending the PROXY header) failed.
     #[error("cannot connect to {to}: {source}")]
     Connect {
@@ -100,6 +126,10 @@ pub(crate) async fn serve_stream(
     async move {
         match connect(&delivery, &header).await {
             Ok(local) => {
+                if header.answer && send.write_all(&[CONNECTED]).await.is_err() {
+                    tracing::debug!("stream gone before its answer");
+                    return;
+                }
                 let mut transferred = Transferred::default();
                 let buffer = delivery.settings.copy_buffer;
                 let result = match local {
@@ -113,11 +143,21 @@ pub(crate) async fn serve_stream(
                 finished(result, transferred, &mut send, &mut recv);
             }
             Err(err) => {
-                match err {
-                    DeliverError::NoService => tracing::info!("refused: {err}"),
-                    _ => tracing::warn!("backend unreachable: {err}"),
-                }
-                abort(&mut send, &mut recv, codes::STREAM_UNDELIVERABLE);
+                let code = match err {
+                    DeliverError::NoService => {
+                        tracing::info!("refused: {err}");
+                        codes::STREAM_UNDELIVERABLE
+                    }
+                    DeliverError::ExitDenied { .. } => {
+                        tracing::info!("refused: {err}");
+                        codes::STREAM_EXIT_DENIED
+                    }
+                    _ => {
+                        tracing::warn!("backend unreachable: {err}");
+                        codes::STREAM_UNDELIVERABLE
+                    }
+                };
+                abort(&mut send, &mut recv, code);
             }
         }
     }
@@ -170,12 +210,15 @@ enum Local {
     Tun(crate::tun::TunStream),
 }
 
-/// Picks the service for `header` and connects to it.
+/// Picks the service for `header` (or its exit target) and connects to it.
 async fn connect(delivery: &Delivery, header: &StreamHeader) -> Result<Local, DeliverError> {
+    if let (Some(port), Some(host)) = (header.exit, header.host.as_ref()) {
+        return connect_exit(delivery, host, port).await.map(Local::Tcp);
+    }
     let service = {
         let services = delivery.services.load();
         services
-            .lookup(header.host.as_ref())
+            .lookup(header.host.as_ref(), header.reached.port())
             .cloned()
             .ok_or(DeliverError::NoService)?
     };
@@ -198,6 +241,39 @@ async fn connect(delivery: &Delivery, header: &StreamHeader) -> Result<Local, De
                 Err(_) => Err(DeliverError::ConnectTimeout { to }),
             }
         }
+    }
+}
+
+/// Dials an exit target the `[[exit]]` list admits, within the connect
+/// timeout (name resolution included).
+async fn connect_exit(
+    delivery: &Delivery,
+    host: &portico_sniff::Hostname,
+    port: u16,
+) -> Result<TcpStream, DeliverError> {
+    if !delivery.services.load().exits().admits(host, port) {
+        return Err(DeliverError::ExitDenied {
+            host: host.as_str().to_owned(),
+            port,
+        });
+    }
+    let target = match host.ip() {
+        Some(IpAddr::V6(ip)) => format!("[{ip}]:{port}"),
+        _ => format!("{}:{port}", host.as_str()),
+    };
+    tracing::debug!(target, "dialling exit target");
+    match timeout(
+        delivery.settings.connect_timeout,
+        TcpStream::connect(target.as_str()),
+    )
+    .await
+    {
+        Ok(Ok(stream)) => {
+            let _ = stream.set_nodelay(true);
+            Ok(stream)
+        }
+        Ok(Err(source)) => Err(DeliverError::Exit { target, source }),
+        Err(_) => Err(DeliverError::ExitTimeout { target }),
     }
 }
 

@@ -22,6 +22,7 @@ mod attempt;
 mod backoff;
 mod client;
 mod deliver;
+mod exits;
 mod link;
 mod relay;
 mod services;

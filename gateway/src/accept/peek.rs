@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use ipnet::IpNet;
-use portico_sniff::{Detection, Error as SniffError, Limits, ProtocolSet, Status};
+use portico_sniff::{Detection, Error as SniffError, Limits, Protocol, ProtocolSet, Status};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 use super::listener::normalise;
@@ -44,6 +44,16 @@ pub struct PeekSettings {
     pub timeout: Duration,
     /// Sources that must send a PROXY header.
     pub accept_proxy: Vec<IpNet>,
+    /// A client silent this long is [`Protocol::Other`] (`other_after`;
+    /// only set with `other` among `protocols`). Zero: no peek at all.
+    pub other_after: Option<Duration>,
+}
+
+impl PeekSettings {
+    /// Whether bytes no enabled detector recognises are `other`.
+    fn takes_other(&self) -> bool {
+        self.protocols.contains(Protocol::Other)
+    }
 }
 
 /// A decided connection.
@@ -150,22 +160,38 @@ pub async fn peek<S: AsyncRead + Unpin>(
         }
     }
 
+    let decided = |detection, buf, client| {
+        Ok(Peeked {
+            detection,
+            buf,
+            client,
+            reached,
+        })
+    };
+    // `other_after = "0s"`: a pure port forward, no wait for the client.
+    let silent_after = match settings.other_after {
+        Some(wait) if settings.takes_other() && wait.is_zero() => {
+            return decided(Detection::other(), buf, client);
+        }
+        Some(wait) if settings.takes_other() => {
+            Some(tokio::time::Instant::now() + wait).filter(|at| *at < deadline)
+        }
+        _ => None,
+    };
     let cap = settings.limits.max_peek();
     loop {
         if !buf.is_empty() {
             match portico_sniff::detect(&buf, settings.protocols, &settings.limits) {
-                Ok(Status::Complete(detection)) => {
-                    return Ok(Peeked {
-                        detection,
-                        buf,
-                        client,
-                        reached,
-                    });
-                }
+                Ok(Status::Complete(detection)) => return decided(detection, buf, client),
                 Ok(Status::Partial) => {
                     if buf.len() >= PROXY_DECISIVE_LEN && proxy::could_be_header(&buf) {
                         return fail(PeekError::ProxyForbidden, buf, client);
                     }
+                }
+                Err(SniffError::NoMatch)
+                    if settings.takes_other() && !proxy::could_be_header(&buf) =>
+                {
+                    return decided(Detection::other(), buf, client);
                 }
                 Err(error) => {
                     let error = if proxy::could_be_header(&buf) {
@@ -184,7 +210,15 @@ pub async fn peek<S: AsyncRead + Unpin>(
         if reads > MAX_READS {
             return fail(PeekError::Fragmented, buf, client);
         }
-        match tokio::time::timeout_at(deadline, read_more(stream, &mut buf, cap)).await {
+        // Silence until `other_after` makes the client `other`.
+        let wait_until = match silent_after {
+            Some(at) if buf.is_empty() => at,
+            _ => deadline,
+        };
+        match tokio::time::timeout_at(wait_until, read_more(stream, &mut buf, cap)).await {
+            Err(_) if buf.is_empty() && wait_until < deadline => {
+                return decided(Detection::other(), buf, client);
+            }
             Err(_) => return fail(PeekError::Timeout, buf, client),
             Ok(Ok(0) | Err(_)) => return fail(PeekError::Closed, buf, client),
             Ok(Ok(_)) => {}
@@ -204,14 +238,23 @@ mod tests {
 
     fn settings(accept_proxy: &[&str]) -> PeekSettings {
         PeekSettings {
-            protocols: ProtocolSet::ALL,
+            protocols: ProtocolSet::NAMED,
             limits: Limits::default(),
             timeout: Duration::from_secs(5),
             accept_proxy: accept_proxy
                 .iter()
                 .map(|n| n.parse().expect("net"))
                 .collect(),
+            other_after: None,
         }
+    }
+
+    /// `settings` with `other` enabled and `other_after` set.
+    fn with_other(accept_proxy: &[&str], other_after: Duration) -> PeekSettings {
+        let mut s = settings(accept_proxy);
+        s.protocols = s.protocols.with(Protocol::Ssh).with(Protocol::Other);
+        s.other_after = Some(other_after);
+        s
     }
 
     /// A stream whose peer writes `chunks` one by one (with `pause` between),
@@ -351,5 +394,73 @@ mod tests {
         let mut stream = client(chunks, Duration::from_millis(1), false);
         let failure = run(&mut stream, &settings(&[])).await.expect_err("refused");
         assert_eq!(failure.error, PeekError::Fragmented);
+    }
+
+    #[tokio::test]
+    async fn zero_other_after_decides_without_reading() {
+        // The client sends an HTTP request, but nothing is read: a pure port
+        // forward hands every byte to the backend.
+        let mut stream = client(vec![REQUEST.to_vec()], Duration::ZERO, false);
+        let peeked = run(&mut stream, &with_other(&[], Duration::ZERO))
+            .await
+            .expect("decided");
+        assert_eq!(peeked.detection.protocol, Protocol::Other);
+        assert!(peeked.buf.is_empty());
+    }
+
+    #[tokio::test]
+    async fn zero_other_after_still_reads_a_trusted_proxy_header() {
+        let mut sent = b"PROXY TCP4 192.0.2.9 198.51.100.1 40000 25\r\n".to_vec();
+        sent.extend_from_slice(b"EHLO x\r\n");
+        let mut stream = client(vec![sent], Duration::ZERO, false);
+        let peeked = run(&mut stream, &with_other(&["127.0.0.0/8"], Duration::ZERO))
+            .await
+            .expect("decided");
+        assert_eq!(peeked.detection.protocol, Protocol::Other);
+        assert_eq!(peeked.client, "192.0.2.9:40000".parse().expect("addr"));
+        // What arrived with the header is kept for the backend.
+        assert!(b"EHLO x\r\n".starts_with(&peeked.buf));
+    }
+
+    #[tokio::test]
+    async fn a_silent_client_becomes_other_after_the_wait() {
+        let mut stream = client(Vec::new(), Duration::ZERO, false);
+        let peeked = run(&mut stream, &with_other(&[], Duration::from_millis(50)))
+            .await
+            .expect("decided");
+        assert_eq!(peeked.detection.protocol, Protocol::Other);
+        assert!(peeked.buf.is_empty());
+    }
+
+    #[tokio::test]
+    async fn unrecognised_bytes_are_other_and_kept() {
+        let mut stream = client(vec![b"\x00\x01binary".to_vec()], Duration::ZERO, false);
+        let peeked = run(&mut stream, &with_other(&[], Duration::from_secs(5)))
+            .await
+            .expect("decided");
+        assert_eq!(peeked.detection.protocol, Protocol::Other);
+        assert_eq!(peeked.buf, b"\x00\x01binary");
+    }
+
+    #[tokio::test]
+    async fn recognised_protocols_still_win_over_other() {
+        let mut stream = client(
+            vec![b"SSH-2.0-OpenSSH_9.9\r\n".to_vec()],
+            Duration::ZERO,
+            false,
+        );
+        let peeked = run(&mut stream, &with_other(&[], Duration::from_secs(5)))
+            .await
+            .expect("decided");
+        assert_eq!(peeked.detection.protocol, Protocol::Ssh);
+    }
+
+    #[tokio::test]
+    async fn silence_without_other_times_out() {
+        let mut stream = client(Vec::new(), Duration::ZERO, false);
+        let mut s = settings(&[]);
+        s.timeout = Duration::from_millis(50);
+        let failure = run(&mut stream, &s).await.expect_err("timed out");
+        assert_eq!(failure.error, PeekError::Timeout);
     }
 }

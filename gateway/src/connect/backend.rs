@@ -47,6 +47,15 @@ pub(crate) enum ConnectError {
     },
 }
 
+impl ConnectError {
+    /// Whether the backend actively refused the connection (nothing
+    /// listens at the address).
+    pub(crate) fn is_refused(&self) -> bool {
+        matches!(self, ConnectError::Connect { source, .. }
+            if source.kind() == io::ErrorKind::ConnectionRefused)
+    }
+}
+
 /// The addresses `backend` names, with `default_port` when it has no port.
 pub(crate) async fn resolve(
     backend: &Backend,

@@ -1,4 +1,4 @@
-//! Stage 4, connecting: reaching the backend a route names ([`backend`])
+//! Stage 5, connecting: reaching the backend a route names ([`backend`])
 //! and what it is sent first ([`prefix`]).
 
 mod backend;

@@ -20,7 +20,9 @@ mod tunnel;
 pub(crate) use tunnel::{SESSION_LIMIT, TunnelMetrics, refusal_label};
 
 /// Protocol labels: index 0 is a connection whose protocol was never known.
-const PROTOCOL_LABELS: [&str; 5] = ["unknown", "tls", "http", "xmpp", "dial"];
+const PROTOCOL_LABELS: [&str; 9] = [
+    "unknown", "tls", "http", "xmpp", "dial", "ssh", "connect", "socks5", "other",
+];
 
 /// Upper bounds of the sniff-time histogram buckets, in seconds.
 pub const SNIFF_BUCKETS: [f64; 15] = [
@@ -85,6 +87,10 @@ fn protocol_index(protocol: Option<Protocol>) -> usize {
         Some(Protocol::Http) => 2,
         Some(Protocol::Xmpp) => 3,
         Some(Protocol::Dial) => 4,
+        Some(Protocol::Ssh) => 5,
+        Some(Protocol::Connect) => 6,
+        Some(Protocol::Socks5) => 7,
+        Some(Protocol::Other) => 8,
     }
 }
 
@@ -103,7 +109,7 @@ pub struct ListenerMetrics {
     active: AtomicI64,
     to_backend: AtomicU64,
     to_client: AtomicU64,
-    connections: [[AtomicU64; 6]; 5],
+    connections: [[AtomicU64; 6]; PROTOCOL_LABELS.len()],
 }
 
 impl ListenerMetrics {
@@ -186,6 +192,8 @@ pub struct Metrics {
     sniff_count: AtomicU64,
     sniff_sum_micros: AtomicU64,
     accept_errors: AtomicU64,
+    login_wrong: AtomicU64,
+    login_blocked: AtomicU64,
     /// Tunnel sessions, streams and refusals.
     pub tunnels: TunnelMetrics,
     acme: OnceLock<AcmeManager>,
@@ -227,6 +235,17 @@ impl Metrics {
         self.sniff_sum_micros.fetch_add(micros, Ordering::Relaxed);
     }
 
+    /// Counts a failed proxy login: wrong credentials, or `blocked` (too
+    /// many failures from the address lately).
+    pub fn count_login_failure(&self, blocked: bool) {
+        let counter = if blocked {
+            &self.login_blocked
+        } else {
+            &self.login_wrong
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Counts a failed `accept`.
     pub fn count_accept_error(&self) {
         self.accept_errors.fetch_add(1, Ordering::Relaxed);
@@ -240,6 +259,19 @@ impl Metrics {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
+
+        out.push_str("# HELP portico_login_failures_total Failed proxy logins (connect, socks5): wrong credentials, or refused while the address is blocked.\n");
+        out.push_str("# TYPE portico_login_failures_total counter\n");
+        for (reason, counter) in [
+            ("wrong_credentials", &self.login_wrong),
+            ("login_blocked", &self.login_blocked),
+        ] {
+            let _ = writeln!(
+                out,
+                "portico_login_failures_total{{reason=\"{reason}\"}} {}",
+                counter.load(Ordering::Relaxed)
+            );
+        }
 
         out.push_str("# HELP portico_connections_total Client connections by listener, protocol and outcome.\n");
         out.push_str("# TYPE portico_connections_total counter\n");

@@ -47,6 +47,14 @@ pub(crate) enum Reason {
     /// The gateway's own TLS handshake (`terminate_tls`) did not complete
     /// (nothing left to answer in).
     TlsHandshake,
+    /// The backend refused the connection (nothing listens there).
+    BackendRefused,
+    /// The route's `allow`/`deny` refuse the client's address, or it asked
+    /// for a port or IP literal the route does not admit.
+    Denied,
+    /// A proxy client without the credentials of a user the route admits,
+    /// or with wrong ones.
+    AuthRequired,
 }
 
 impl Reason {
@@ -64,6 +72,9 @@ impl Reason {
             Reason::Fragmented => "fragmented",
             Reason::Limit(exceeded) => exceeded.as_str(),
             Reason::TlsHandshake => "tls_handshake",
+            Reason::BackendRefused => "backend_refused",
+            Reason::Denied => "denied",
+            Reason::AuthRequired => "auth_required",
         }
     }
 }
@@ -97,7 +108,10 @@ pub(crate) fn answer(
         Protocol::Http => {
             let (status, text) = match reason {
                 Reason::NoRoute => ("421 Misdirected Request", "no route for this host"),
-                Reason::Unreachable => ("502 Bad Gateway", "the backend is unreachable"),
+                Reason::Unreachable | Reason::BackendRefused => {
+                    ("502 Bad Gateway", "the backend is unreachable")
+                }
+                Reason::Denied | Reason::AuthRequired => ("403 Forbidden", "access denied"),
                 Reason::Timeout => ("408 Request Timeout", "the request did not arrive in time"),
                 Reason::TooLarge => (
                     "431 Request Header Fields Too Large",
@@ -116,7 +130,8 @@ pub(crate) fn answer(
         Protocol::Tls => {
             let description = match reason {
                 Reason::NoRoute => 112,
-                Reason::Unreachable => 80,
+                Reason::Unreachable | Reason::BackendRefused => 80,
+                Reason::Denied | Reason::AuthRequired => 49,
                 Reason::Malformed | Reason::TooLarge => 50,
                 Reason::Timeout
                 | Reason::NoMatch
@@ -133,7 +148,8 @@ pub(crate) fn answer(
         Protocol::Xmpp => {
             let condition = match reason {
                 Reason::NoRoute => "host-unknown",
-                Reason::Unreachable => "remote-connection-failed",
+                Reason::Unreachable | Reason::BackendRefused => "remote-connection-failed",
+                Reason::Denied | Reason::AuthRequired => "policy-violation",
                 Reason::Malformed | Reason::TooLarge => "bad-format",
                 Reason::Timeout
                 | Reason::NoMatch
@@ -147,8 +163,70 @@ pub(crate) fn answer(
             };
             Some(xmpp_stream_error(condition, xmpp))
         }
-        Protocol::Dial => None,
+        Protocol::Connect => connect_answer(reason),
+        Protocol::Socks5 => socks5_answer(reason),
+        Protocol::Dial | Protocol::Ssh | Protocol::Other => None,
     }
+}
+
+/// The answer to an HTTP `CONNECT` request: `407` with a `Basic` challenge
+/// for missing or wrong credentials, `403` for a target no route admits,
+/// `502` when it cannot be reached.
+fn connect_answer(reason: Reason) -> Option<Vec<u8>> {
+    let (status, text) = match reason {
+        Reason::AuthRequired => return Some(proxy_auth_required()),
+        Reason::NoRoute | Reason::Denied => ("403 Forbidden", "this target is not allowed"),
+        Reason::Unreachable | Reason::BackendRefused => {
+            ("502 Bad Gateway", "the target is unreachable")
+        }
+        Reason::Timeout => ("408 Request Timeout", "the request did not arrive in time"),
+        Reason::TooLarge => (
+            "431 Request Header Fields Too Large",
+            "request header too large",
+        ),
+        Reason::Malformed => ("400 Bad Request", "malformed request"),
+        Reason::NoMatch
+        | Reason::ProxyRequired
+        | Reason::ProxyForbidden
+        | Reason::Fragmented
+        | Reason::Limit(_)
+        | Reason::TlsHandshake => return None,
+    };
+    Some(http_response(status, text))
+}
+
+/// `407 Proxy Authentication Required` with `Proxy-Authenticate: Basic`.
+fn proxy_auth_required() -> Vec<u8> {
+    let body = "407 Proxy Authentication Required: credentials needed\n";
+    format!(
+        "HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm=\"portico\", charset=\"UTF-8\"\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// The SOCKS5 reply to a request refused after the exchange: `0x04` host
+/// unreachable, `0x05` connection refused, `0x02` not allowed by the
+/// rules (no route, denied, credentials), `0x01` otherwise. A greeting
+/// refused while it was sniffed gets `0xFF` (no acceptable method).
+fn socks5_answer(reason: Reason) -> Option<Vec<u8>> {
+    use portico_sniff::socks5;
+    let code = match reason {
+        Reason::Unreachable => socks5::HOST_UNREACHABLE,
+        Reason::BackendRefused => socks5::CONNECTION_REFUSED,
+        Reason::NoRoute | Reason::Denied | Reason::AuthRequired => socks5::NOT_ALLOWED,
+        Reason::Malformed | Reason::TooLarge => {
+            return Some(socks5::method_selection(socks5::NO_ACCEPTABLE).to_vec());
+        }
+        Reason::Timeout => socks5::GENERAL_FAILURE,
+        Reason::NoMatch
+        | Reason::ProxyRequired
+        | Reason::ProxyForbidden
+        | Reason::Fragmented
+        | Reason::Limit(_)
+        | Reason::TlsHandshake => return None,
+    };
+    Some(socks5::reply(code, None))
 }
 
 /// An HTTP/1.1 response with a text/plain body that closes the connection.

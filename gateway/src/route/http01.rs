@@ -71,6 +71,8 @@ mod tests {
             port: None,
             consume: 0,
             tls: None,
+            connect: None,
+            socks5: None,
             http: Some(Http {
                 method: "GET".into(),
                 path: path.into(),

@@ -1,4 +1,4 @@
-//! Stage 3, routing: the running route table, an immutable snapshot that a
+//! Stage 4, routing: the running route table, an immutable snapshot that a
 //! reload swaps at once ([`table`]); the ACME HTTP-01 decision for the
 //! `[http01]` section ([`http01`]); and the plan for one sniffed
 //! connection — forward, terminate, tunnel, answer or refuse — made
@@ -8,6 +8,6 @@ mod http01;
 mod plan;
 mod table;
 
-pub(crate) use plan::{Plan, State, classify, plan};
+pub(crate) use plan::{Exit, Plan, Request, State, classify, plan};
 pub use table::RouteError;
 pub(crate) use table::RouteTable;

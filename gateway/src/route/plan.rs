@@ -2,13 +2,16 @@
 //! goes under the current routes and HTTP-01 settings (the challenges of the
 //! gateway's own ACME orders first), and how a failed peek is refused.
 
+use std::net::IpAddr;
+
 use portico_config::model::{Backend, Http01, ProxyVersion, Target};
-use portico_sniff::{Detection, Error as SniffError, Protocol, ProtocolSet};
+use portico_sniff::{Detection, Error as SniffError, Hostname, Protocol, ProtocolSet, ProxyTarget};
 
 use super::http01::{self, Decision};
-use super::table::{RouteEntry, RouteTable};
+use super::table::{Key, MatchedBy, RouteEntry, RouteTable};
 use crate::accept::PeekError;
 use crate::acme::{ChallengeStore, http01_response};
+use crate::handshake::{Ask, Identity, Users};
 use crate::refuse::Reason;
 
 /// The part of the configuration a reload replaces as one snapshot.
@@ -18,6 +21,32 @@ pub struct State {
     pub routes: RouteTable,
     /// `[http01]`.
     pub http01: Option<Http01>,
+    /// `[[user]]`, for the proxy handshakes.
+    pub(crate) users: Users,
+}
+
+/// A decided connection as routing sees it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Request<'a> {
+    /// What detection found.
+    pub detection: &'a Detection,
+    /// The name of the listener it came in on, if it has one.
+    pub listener: Option<&'a str>,
+    /// The client's address (after a PROXY header).
+    pub client: IpAddr,
+    /// The gateway port the client reached.
+    pub reached_port: u16,
+    /// What a proxy client (`connect`, `socks5`) asked for.
+    pub ask: Option<&'a Ask>,
+}
+
+/// The target a route with `exit = true` passes to the tunnel client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exit {
+    /// The host asked for (an IP literal as its text).
+    pub host: Hostname,
+    /// The port asked for.
+    pub port: u16,
 }
 
 /// Whether `buf` starts like an HTTP/1.x request line (a method token and a
@@ -60,18 +89,22 @@ pub enum Plan {
     Terminate(Backend, Option<ProxyVersion>, Vec<Vec<u8>>),
     /// Answer with these bytes (the gateway's own HTTP-01 challenge) and close.
     Answer(Vec<u8>),
-    /// Into the tunnel of this name.
-    Tunnel(String),
+    /// Into the tunnel of this name; for an `exit = true` route, with the
+    /// target the tunnel client is to dial.
+    Tunnel(String, Option<Exit>),
     /// Answer with these bytes (an HTTP-01 redirect) and close.
     Redirect(Vec<u8>),
     /// Refuse, for this reason, with this detail for the log.
     Refuse(Reason, String),
 }
 
-/// Picks where `detection` goes under the current `state`. A challenge of
+/// Picks where `request` goes under the current `state`. A challenge of
 /// the gateway's own ACME orders (a token in `own`) is answered here, before
-/// any `[http01]` forwarding or redirect.
-pub fn plan(state: &State, detection: &Detection, own: Option<&ChallengeStore>) -> Plan {
+/// any `[http01]` forwarding or redirect; then the route table decides, and
+/// the route's access rules (`allow`/`deny`, `users`, `ports`) may still
+/// refuse.
+pub(crate) fn plan(state: &State, request: &Request<'_>, own: Option<&ChallengeStore>) -> Plan {
+    let detection = request.detection;
     if let (Some(store), Some(http)) = (own, &detection.http)
         && detection.protocol == Protocol::Http
         && let Some(bytes) = http01_response(store, &http.path)
@@ -83,39 +116,126 @@ pub fn plan(state: &State, detection: &Detection, own: Option<&ChallengeStore>) 
         Decision::Forward(backend) => return Plan::Forward(backend.clone(), None),
         Decision::Route => {}
     }
-    match state
-        .routes
-        .lookup(detection.host.as_ref(), detection.protocol)
-    {
-        Some(RouteEntry {
-            target: Target::Backend(backend),
-            proxy_protocol,
-            terminate_tls,
-            alpn,
-            ..
-        }) => {
-            if *terminate_tls && detection.protocol == Protocol::Tls {
-                Plan::Terminate(backend.clone(), *proxy_protocol, alpn.clone())
+    let asked = request.ask.map(|ask| ask.target.to_hostname());
+    let key = Key {
+        host: asked.as_ref().or(detection.host.as_ref()),
+        protocol: detection.protocol,
+        listener: request.listener,
+    };
+    let Some((route, matched)) = state.routes.find(key) else {
+        return Plan::Refuse(Reason::NoRoute, "no route".to_owned());
+    };
+    if !route.access.admits_client(request.client) {
+        return Plan::Refuse(Reason::Denied, "client address not allowed".to_owned());
+    }
+    match request.ask {
+        Some(ask) => plan_proxy(route, matched, ask, request.reached_port),
+        None => plan_plain(route, detection),
+    }
+}
+
+/// The plan for a connection that is not a proxy client.
+fn plan_plain(route: &RouteEntry, detection: &Detection) -> Plan {
+    match &route.target {
+        Target::Backend(backend) => {
+            // A dial line's port, where the route lists the ports it admits.
+            let mut backend = backend.clone();
+            if detection.protocol == Protocol::Dial
+                && !route.access.ports.is_empty()
+                && let Some(port) = detection.port
+            {
+                if !route.access.ports.contains(&port) {
+                    return Plan::Refuse(Reason::Denied, format!("port {port} not allowed"));
+                }
+                backend.port = backend.port.or(Some(port));
+            }
+            if route.terminate_tls && detection.protocol == Protocol::Tls {
+                Plan::Terminate(backend, route.proxy_protocol, route.alpn.clone())
             } else {
-                Plan::Forward(backend.clone(), *proxy_protocol)
+                Plan::Forward(backend, route.proxy_protocol)
             }
         }
-        Some(RouteEntry {
-            target: Target::Tunnel(name),
-            ..
-        }) => Plan::Tunnel(name.clone()),
-        None => Plan::Refuse(Reason::NoRoute, "no route".to_owned()),
+        Target::Tunnel(name) => Plan::Tunnel(name.clone(), None),
+    }
+}
+
+/// The plan for a `connect` or `socks5` client: its credentials, target and
+/// port judged by the route it reached. Never an open proxy: the target
+/// only picks the route, and an IP literal only reaches a route that names
+/// it (or an `exit = true` route, whose tunnel client judges it).
+fn plan_proxy(route: &RouteEntry, matched: MatchedBy, ask: &Ask, reached_port: u16) -> Plan {
+    let access = &route.access;
+    if matches!(ask.target, ProxyTarget::Ip(_)) && matched == MatchedBy::Any && !access.exit {
+        return Plan::Refuse(
+            Reason::NoRoute,
+            "an IP literal target needs a route naming it".to_owned(),
+        );
+    }
+    match &ask.identity {
+        Identity::Rejected(why) => {
+            return Plan::Refuse(Reason::AuthRequired, why.as_str().to_owned());
+        }
+        Identity::User(user) if !access.users.is_empty() && !access.users.contains(user) => {
+            return Plan::Refuse(
+                Reason::AuthRequired,
+                format!("user {user} may not use this route"),
+            );
+        }
+        Identity::Anonymous if !access.users.is_empty() => {
+            return Plan::Refuse(Reason::AuthRequired, "credentials required".to_owned());
+        }
+        Identity::User(_) | Identity::Anonymous => {}
+    }
+    let port = ask.port;
+    let admitted = if access.ports.is_empty() {
+        match &route.target {
+            Target::Backend(backend) => backend.port.unwrap_or(reached_port) == port,
+            // The service's own address (or the exit list) decides.
+            Target::Tunnel(_) => true,
+        }
+    } else {
+        access.ports.contains(&port)
+    };
+    if !admitted {
+        return Plan::Refuse(Reason::Denied, format!("port {port} not allowed"));
+    }
+    match &route.target {
+        Target::Backend(backend) => {
+            let backend = Backend {
+                host: backend.host.clone(),
+                port: Some(backend.port.unwrap_or(port)),
+            };
+            Plan::Forward(backend, route.proxy_protocol)
+        }
+        Target::Tunnel(name) => {
+            let exit = access.exit.then(|| Exit {
+                host: ask.target.to_hostname(),
+                port,
+            });
+            Plan::Tunnel(name.clone(), exit)
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use portico_sniff::Hostname;
+
+    /// [`super::plan`] for a client of no proxy protocol on an unnamed listener.
+    fn plan(state: &State, detection: &Detection, own: Option<&ChallengeStore>) -> Plan {
+        let request = Request {
+            detection,
+            listener: None,
+            client: IpAddr::from([192, 0, 2, 1]),
+            reached_port: 443,
+            ask: None,
+        };
+        super::plan(state, &request, own)
+    }
 
     #[test]
     fn timeouts_answer_408_only_to_what_looks_like_http() {
-        let all = ProtocolSet::ALL;
+        let all = ProtocolSet::NAMED;
         assert_eq!(
             classify(PeekError::Timeout, b"GET /x HTT", all),
             (Some(Protocol::Http), Reason::Timeout)
@@ -137,7 +257,7 @@ mod tests {
 
     #[test]
     fn sniff_errors_keep_their_protocol() {
-        let all = ProtocolSet::ALL;
+        let all = ProtocolSet::NAMED;
         assert_eq!(
             classify(
                 PeekError::Sniff(SniffError::TooLarge {
@@ -176,6 +296,8 @@ mod tests {
             port: None,
             consume: 0,
             tls: None,
+            connect: None,
+            socks5: None,
             http: Some(portico_sniff::Http {
                 method: "GET".into(),
                 path: path.into(),
@@ -192,15 +314,17 @@ mod tests {
     fn state_terminating(target: Target, http01: Option<Http01>, terminate_tls: bool) -> State {
         let route = portico_config::model::Route {
             hosts: vec![portico_config::HostPattern::Any],
-            protocols: ProtocolSet::ALL,
+            protocols: ProtocolSet::NAMED,
             target,
             proxy_protocol: Some(ProxyVersion::V2),
             terminate_tls,
             alpn: portico_config::model::Route::default_alpn(),
+            access: Default::default(),
         };
         State {
             routes: RouteTable::build(&[route], true).expect("table"),
             http01,
+            users: Users::default(),
         }
     }
 
@@ -238,7 +362,7 @@ mod tests {
         let s = state(Target::Tunnel("home".into()), None);
         assert_eq!(
             plan(&s, &detection("a.test", "/"), None),
-            Plan::Tunnel("home".into())
+            Plan::Tunnel("home".into(), None)
         );
         let empty = State::default();
         assert_eq!(

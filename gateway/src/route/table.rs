@@ -3,13 +3,14 @@
 //!
 //! Precedence: an exact name beats a `*.` wildcard, a longer wildcard beats
 //! a shorter one, `*` comes last; within one level, the first route in file
-//! order whose protocol filter admits the protocol wins. A reload builds a
-//! new table and swaps it in whole.
+//! order whose protocol filter admits the protocol and whose `listeners`
+//! filter admits the listener wins. A reload builds a new table and swaps
+//! it in whole.
 
 use std::collections::HashMap;
 
 use portico_config::HostPattern;
-use portico_config::model::{ProxyVersion, Route, Target};
+use portico_config::model::{Access, ProxyVersion, Route, Target};
 use portico_sniff::{Hostname, Protocol, ProtocolSet};
 
 /// Why a route table cannot be built.
@@ -48,6 +49,28 @@ pub struct RouteEntry {
     pub terminate_tls: bool,
     /// ALPN protocols offered when terminating, in preference order.
     pub alpn: Vec<Vec<u8>>,
+    /// Who may use the route and what they may ask of it.
+    pub access: Access,
+}
+
+/// How a route matched a name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MatchedBy {
+    /// An exact name or a `*.` wildcard: the route names the host.
+    Name,
+    /// `*`: the route takes any host.
+    Any,
+}
+
+/// A connection as the table matches it.
+#[derive(Debug, Clone, Copy)]
+pub struct Key<'a> {
+    /// The name asked for, if any.
+    pub host: Option<&'a Hostname>,
+    /// The protocol recognised.
+    pub protocol: Protocol,
+    /// The name of the listener it came in on, if the listener has one.
+    pub listener: Option<&'a str>,
 }
 
 /// Routes indexed by host pattern.
@@ -85,6 +108,7 @@ impl RouteTable {
                 protocols: route.protocols,
                 terminate_tls: route.terminate_tls,
                 alpn: route.alpn.iter().map(|p| p.as_bytes().to_vec()).collect(),
+                access: route.access.clone(),
             });
             for pattern in &route.hosts {
                 match pattern {
@@ -114,35 +138,50 @@ impl RouteTable {
         self.entries.len()
     }
 
-    /// The route serving `host` over `protocol`, if any. A connection without
-    /// a hostname is served only by a `*` route.
+    /// The route serving `host` over `protocol` on an unnamed listener, if
+    /// any. A connection without a hostname is served only by a `*` route.
+    #[cfg(test)]
     pub fn lookup(&self, host: Option<&Hostname>, protocol: Protocol) -> Option<&RouteEntry> {
-        if let Some(host) = host {
+        let key = Key {
+            host,
+            protocol,
+            listener: None,
+        };
+        self.find(key).map(|(entry, _)| entry)
+    }
+
+    /// The route serving `key`, if any, and how it matched. A connection
+    /// without a hostname is served only by a `*` route.
+    pub fn find(&self, key: Key<'_>) -> Option<(&RouteEntry, MatchedBy)> {
+        if let Some(host) = key.host {
             let name = host.as_str();
-            if let Some(found) = self.first_admitting(self.exact.get(name), protocol) {
-                return Some(found);
+            if let Some(found) = self.first_admitting(self.exact.get(name), key) {
+                return Some((found, MatchedBy::Name));
             }
             // Suffixes after each dot, longest first: a.b.c → b.c → c.
             let mut rest = name;
             while let Some((_, suffix)) = rest.split_once('.') {
-                if let Some(found) = self.first_admitting(self.wildcard.get(suffix), protocol) {
-                    return Some(found);
+                if let Some(found) = self.first_admitting(self.wildcard.get(suffix), key) {
+                    return Some((found, MatchedBy::Name));
                 }
                 rest = suffix;
             }
         }
-        self.first_admitting(Some(&self.any), protocol)
+        self.first_admitting(Some(&self.any), key)
+            .map(|found| (found, MatchedBy::Any))
     }
 
     fn first_admitting(
         &self,
         candidates: Option<&Vec<usize>>,
-        protocol: Protocol,
+        key: Key<'_>,
     ) -> Option<&RouteEntry> {
         candidates?
             .iter()
             .filter_map(|&i| self.entries.get(i))
-            .find(|entry| entry.protocols.contains(protocol))
+            .find(|entry| {
+                entry.protocols.contains(key.protocol) && entry.access.admits_listener(key.listener)
+            })
     }
 }
 
@@ -176,6 +215,7 @@ mod tests {
             proxy_protocol: None,
             terminate_tls: false,
             alpn: portico_config::model::Route::default_alpn(),
+            access: Default::default(),
         }
     }
 
@@ -196,9 +236,9 @@ mod tests {
     #[test]
     fn exact_beats_wildcard_and_any() {
         let t = table(vec![
-            route(&["*"], "any", ProtocolSet::ALL),
-            route(&["*.example.org"], "wild", ProtocolSet::ALL),
-            route(&["www.example.org"], "exact", ProtocolSet::ALL),
+            route(&["*"], "any", ProtocolSet::NAMED),
+            route(&["*.example.org"], "wild", ProtocolSet::NAMED),
+            route(&["www.example.org"], "exact", ProtocolSet::NAMED),
         ]);
         assert_eq!(
             backend_of(&t, Some("www.example.org"), Protocol::Http).as_deref(),
@@ -217,8 +257,8 @@ mod tests {
     #[test]
     fn longer_wildcard_beats_shorter() {
         let t = table(vec![
-            route(&["*.example.org"], "short", ProtocolSet::ALL),
-            route(&["*.b.example.org"], "long", ProtocolSet::ALL),
+            route(&["*.example.org"], "short", ProtocolSet::NAMED),
+            route(&["*.b.example.org"], "long", ProtocolSet::NAMED),
         ]);
         assert_eq!(
             backend_of(&t, Some("a.b.example.org"), Protocol::Tls).as_deref(),
@@ -241,7 +281,7 @@ mod tests {
 
     #[test]
     fn wildcard_does_not_match_its_suffix() {
-        let t = table(vec![route(&["*.example.org"], "wild", ProtocolSet::ALL)]);
+        let t = table(vec![route(&["*.example.org"], "wild", ProtocolSet::NAMED)]);
         assert_eq!(backend_of(&t, Some("example.org"), Protocol::Http), None);
         assert_eq!(
             backend_of(&t, Some("deep.er.example.org"), Protocol::Http).as_deref(),
@@ -255,12 +295,12 @@ mod tests {
         let t = table(vec![route(
             &["example.org", "*.example.org"],
             "named",
-            ProtocolSet::ALL,
+            ProtocolSet::NAMED,
         )]);
         assert_eq!(backend_of(&t, None, Protocol::Tls), None);
         let t = table(vec![
-            route(&["example.org"], "named", ProtocolSet::ALL),
-            route(&["*"], "default", ProtocolSet::ALL),
+            route(&["example.org"], "named", ProtocolSet::NAMED),
+            route(&["*"], "default", ProtocolSet::NAMED),
         ]);
         assert_eq!(
             backend_of(&t, None, Protocol::Tls).as_deref(),
@@ -294,8 +334,8 @@ mod tests {
     #[test]
     fn first_route_in_file_order_wins_within_a_level() {
         let t = table(vec![
-            route(&["example.org"], "first", ProtocolSet::ALL),
-            route(&["example.org"], "second", ProtocolSet::ALL),
+            route(&["example.org"], "first", ProtocolSet::NAMED),
+            route(&["example.org"], "second", ProtocolSet::NAMED),
         ]);
         assert_eq!(
             backend_of(&t, Some("example.org"), Protocol::Http).as_deref(),
@@ -305,7 +345,7 @@ mod tests {
 
     #[test]
     fn tunnel_targets_are_kept() {
-        let mut r = route(&["nas.example.org"], "unused", ProtocolSet::ALL);
+        let mut r = route(&["nas.example.org"], "unused", ProtocolSet::NAMED);
         r.target = Target::Tunnel("home".to_owned());
         let t = table(vec![r]);
         assert_eq!(
@@ -317,7 +357,7 @@ mod tests {
 
     #[test]
     fn terminate_tls_needs_acme_and_a_backend_naming_the_route() {
-        let mut r = route(&["app.example.org"], "b", ProtocolSet::ALL);
+        let mut r = route(&["app.example.org"], "b", ProtocolSet::NAMED);
         r.terminate_tls = true;
         let err = RouteTable::build(std::slice::from_ref(&r), false).expect_err("no acme");
         assert!(matches!(err, RouteError::TerminateTlsWithoutAcme { .. }));

@@ -1,7 +1,9 @@
 //! One client connection through the stages, top down: accept (peek until
-//! the sniffer decides; the per-IP cap for a PROXY-carried client) → route
-//! (the plan: the gateway's own ACME challenges first, then `[http01]`, then
-//! the route table) → connect → forward; or, by the plan, terminate TLS,
+//! the sniffer decides; the per-IP cap for a PROXY-carried client) →
+//! handshake (a proxy client's request and credentials) → route (the plan:
+//! the gateway's own ACME challenges first, then `[http01]`, then the route
+//! table and its access rules) → connect (then a proxy client's success
+//! answer) → forward; or, by the plan, terminate TLS,
 //! deliver into a tunnel, answer an HTTP-01 challenge, or refuse. Every
 //! refusal goes through the one refusal path ([`crate::refuse`]).
 
@@ -10,6 +12,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use portico_sniff::Hostname;
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
@@ -18,9 +21,9 @@ use crate::accept::{Admission, ListenerContext, PeekError, PeekSettings, Peeked,
 use crate::connect::{connect, prefix};
 use crate::forward::{Totals, forward};
 use crate::metrics::{ActiveGuard, ListenerMetrics, Outcome};
-use crate::refuse::{Reason, Refusal, Scope, send_and_close};
-use crate::route::{Plan, classify, plan};
-use crate::{terminate, tunnel};
+use crate::refuse::{ANSWER_WRITE_TIMEOUT, Reason, Refusal, Scope, send_and_close};
+use crate::route::{Plan, Request, classify, plan};
+use crate::{handshake, terminate, tunnel};
 
 /// Peeks until a decision; refuses (or just counts a client that left) on
 /// failure and returns `None`.
@@ -36,6 +39,7 @@ async fn sniff(
         limits: shared.sniff_limits,
         timeout: settings.peek_timeout,
         accept_proxy: settings.accept_proxy.clone(),
+        other_after: settings.other_after,
     };
     let started = Instant::now();
     let peeked = tokio::select! {
@@ -197,6 +201,12 @@ async fn prepare(
         shared.refusals.record(listener, &refusal, Outcome::Limited);
         return None;
     }
+    // Handshake: what a proxy client asks for, and who it is.
+    let mut peeked = peeked;
+    let state = shared.state.load();
+    let Ok(ask) = handshake::negotiate(&mut stream, &mut peeked, &state.users, scope).await else {
+        return None;
+    };
     let protocol = peeked.detection.protocol;
     let host = peeked.detection.host.as_ref();
     let name = host.map(Hostname::as_str).unwrap_or("-");
@@ -210,7 +220,15 @@ async fn prepare(
 
     // Route.
     let own = shared.acme.as_ref().map(|a| a.manager.challenges());
-    let plan = plan(&shared.state.load(), &peeked.detection, own.as_ref());
+    let request = Request {
+        detection: &peeked.detection,
+        listener: settings.name.as_deref(),
+        client: peeked.client.ip(),
+        reached_port: peeked.reached.port(),
+        ask: ask.as_ref(),
+    };
+    let plan = plan(&state, &request, own.as_ref());
+    drop(state);
     let (backend, proxy_version) = match plan {
         Plan::Forward(backend, version) => (backend, version),
         Plan::Terminate(backend, version, alpn) => {
@@ -221,11 +239,11 @@ async fn prepare(
             Box::pin(terminate::serve(stream, peeked, target, terminator, scope)).await;
             return None;
         }
-        Plan::Tunnel(name) => {
+        Plan::Tunnel(name, exit) => {
             Box::pin(tunnel::deliver(
                 stream,
                 peeked,
-                &name,
+                (&name, exit),
                 &shared.tunnels,
                 scope,
             ))
@@ -264,11 +282,25 @@ async fn prepare(
         Ok(s) => s,
         Err(err) => {
             let detail = err.to_string();
-            let refusal = refusal(Reason::Unreachable, &detail);
-            scope.refuse(&mut stream, &peeked.buf, refusal).await;
+            let reason = if err.is_refused() {
+                Reason::BackendRefused
+            } else {
+                Reason::Unreachable
+            };
+            scope
+                .refuse(&mut stream, &peeked.buf, refusal(reason, &detail))
+                .await;
             return None;
         }
     };
+    // A proxy client learns that its target is connected.
+    if let Some(answer) = handshake::established(protocol, local) {
+        let written = tokio::time::timeout(ANSWER_WRITE_TIMEOUT, stream.write_all(&answer)).await;
+        if !matches!(written, Ok(Ok(()))) {
+            tracing::debug!(client = %peeked.client, "proxy client gone before its answer");
+            return None;
+        }
+    }
 
     // Forward, once this setup's allocation is freed (see `handle`).
     tracing::debug!(client = %peeked.client, protocol = protocol.as_str(), name, backend = %backend.host, "forwarding");

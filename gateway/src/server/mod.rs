@@ -13,13 +13,14 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use portico_config::GatewayConfig;
 use portico_config::model::{Acme, Listener};
-use portico_link::LinkSettings;
+use portico_link::{FailureLimiter, LimiterSettings, LinkSettings};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument as _;
 
 use crate::accept::{self, ConnectionLimits, ListenerContext};
 use crate::acme::AcmeManager;
+use crate::handshake::Users;
 use crate::metrics::{Metrics, Outcome};
 use crate::ops::{admin, status};
 use crate::refuse::{Reason, Refusal, Refusals};
@@ -90,11 +91,22 @@ impl Gateway {
             RegistryLimits::default(),
             Arc::clone(&metrics),
         ));
+        let login_failures = Arc::new(FailureLimiter::new(LimiterSettings {
+            max_failures: config.limits.login_failures,
+            window: config.limits.login_window,
+            max_tracked: config.limits.login_sources_max,
+        }));
         let shared = Arc::new(Shared {
             state: ArcSwap::from_pointee(State {
                 routes,
                 http01: config.http01.clone(),
+                users: Users::new(
+                    &config.users,
+                    Arc::clone(&login_failures),
+                    Arc::clone(&metrics),
+                ),
             }),
+            login_failures,
             metrics: Arc::clone(&metrics),
             limits: ConnectionLimits::new(
                 config.limits.max_connections,
@@ -332,6 +344,11 @@ impl Gateway {
         self.shared.state.store(Arc::new(State {
             routes,
             http01: config.http01.clone(),
+            users: Users::new(
+                &config.users,
+                Arc::clone(&self.shared.login_failures),
+                Arc::clone(&self.shared.metrics),
+            ),
         }));
         self.shared.tunnels.set_clients(&config.tunnel);
         if config.acme != self.acme_config {

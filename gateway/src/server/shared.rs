@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use portico_config::model::Acme;
+use portico_link::FailureLimiter;
 use portico_sniff::Limits;
 use rustls::server::ResolvesServerCert;
 use tokio_util::sync::CancellationToken;
@@ -40,6 +41,8 @@ pub(crate) struct Shared {
     pub acme: Option<AcmeSide>,
     /// The refusal path (its log cap: `[limits] refusal_log_rate`).
     pub refusals: Refusals,
+    /// Failed proxy logins per client address, kept across reloads.
+    pub login_failures: Arc<FailureLimiter>,
 }
 
 /// Settings of the gateway that are not part of the configuration file.

@@ -1,4 +1,4 @@
-//! Stage 6, terminating TLS on `terminate_tls` routes: the gateway
+//! Stage 7, terminating TLS on `terminate_tls` routes: the gateway
 //! completes the handshake with its `[acme]` certificate ([`terminator`],
 //! over [`replay`], which gives the acceptor the peeked ClientHello first),
 //! connects the backend, then copies plaintext both ways

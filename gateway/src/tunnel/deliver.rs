@@ -2,11 +2,22 @@
 //! stream carrying the connection's header, relay; answer "backend
 //! unreachable" when no session is live or the tunnel client cannot
 //! deliver the connection before answering it.
+//!
+//! A proxy client (`connect`, `socks5`) is told its target is connected
+//! only once the tunnel client says so: its header asks for an answer, and
+//! the gateway waits for the [`CONNECTED`] byte (at most the listener's
+//! `connect_timeout` plus [`ANSWER_MARGIN`]) before it writes `200` or the
+//! SOCKS5 success reply; a reset with [`codes::STREAM_EXIT_DENIED`] is
+//! answered as denied (`403`, `0x02`), any other as unreachable.
 
 use std::sync::Arc;
 
-use portico_link::StreamHeader;
-use quinn::{RecvStream, SendStream};
+use std::time::Duration;
+
+use portico_link::{CONNECTED, StreamHeader, codes};
+use portico_sniff::Protocol;
+use quinn::{ReadError, ReadExactError, RecvStream, SendStream};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use super::probe;
@@ -14,8 +25,15 @@ use super::registry::TunnelRegistry;
 use super::session::LiveSession;
 use crate::accept::Peeked;
 use crate::forward::quic::{Ends, RelayError, relay};
+use crate::handshake;
 use crate::metrics::Outcome;
-use crate::refuse::{Reason, Refusal, Scope};
+use crate::refuse::{ANSWER_WRITE_TIMEOUT, Reason, Refusal, Scope};
+use crate::route::Exit;
+
+/// Added to the listener's `connect_timeout` for the tunnel client's answer
+/// to a proxy client's stream: the link's round trip and the client's own
+/// connect timeout.
+pub(crate) const ANSWER_MARGIN: Duration = Duration::from_secs(5);
 
 /// Sessions of one tunnel tried, in round-robin order, when opening a
 /// stream fails; past this the connection is refused.
@@ -50,35 +68,68 @@ async fn open(
     Err(detail)
 }
 
-/// Forwards a sniffed connection into tunnel `name` of `registry`, or
-/// refuses it.
+/// Waits for the tunnel client's [`CONNECTED`] byte on an answer stream;
+/// the error is the refusal reason and the detail to log.
+async fn await_connected(recv: &mut RecvStream, wait: Duration) -> Result<(), (Reason, String)> {
+    let mut byte = [0u8; 1];
+    match tokio::time::timeout(wait, recv.read_exact(&mut byte)).await {
+        Err(_) => Err((
+            Reason::Unreachable,
+            "no answer from the tunnel client in time".to_owned(),
+        )),
+        Ok(Ok(())) if byte == [CONNECTED] => Ok(()),
+        Ok(Ok(())) => Err((
+            Reason::Unreachable,
+            format!("unexpected answer {:#04x} from the tunnel client", byte[0]),
+        )),
+        Ok(Err(ReadExactError::ReadError(ReadError::Reset(code))))
+            if code == codes::varint(codes::STREAM_EXIT_DENIED) =>
+        {
+            Err((
+                Reason::Denied,
+                "the tunnel client's [[exit]] list does not admit the target".to_owned(),
+            ))
+        }
+        Ok(Err(err)) => Err((Reason::Unreachable, format!("tunnel client: {err}"))),
+    }
+}
+
+/// Forwards a sniffed connection into tunnel `name` of `registry` (with an
+/// exit target for an `exit = true` route), or refuses it.
 pub(crate) async fn deliver(
     mut stream: TcpStream,
     peeked: Peeked,
-    name: &str,
+    (name, exit): (&str, Option<Exit>),
     registry: &Arc<TunnelRegistry>,
     scope: Scope<'_>,
 ) {
     let protocol = peeked.detection.protocol;
     let host = peeked.detection.host.as_ref();
+    let answer = matches!(protocol, Protocol::Connect | Protocol::Socks5);
     let header = StreamHeader {
         client: peeked.client,
         reached: peeked.reached,
         protocol: Some(protocol),
-        host: host.cloned(),
+        host: exit
+            .as_ref()
+            .map(|e| e.host.clone())
+            .or_else(|| host.cloned()),
+        answer,
+        exit: exit.as_ref().map(|e| e.port),
     };
     let opened = tokio::select! {
         opened = open(registry, name, &header) => opened,
         () = scope.hard_stop.cancelled() => return,
     };
-    let refusal = |detail| Refusal {
+    let refusal_for = |reason, detail| Refusal {
         client: peeked.client,
         protocol: Some(protocol),
         host,
-        reason: Reason::Unreachable,
+        reason,
         detail,
     };
-    let (live, link_stream) = match opened {
+    let refusal = |detail| refusal_for(Reason::Unreachable, detail);
+    let (live, mut link_stream) = match opened {
         Ok(opened) => opened,
         Err(detail) => {
             scope
@@ -87,6 +138,22 @@ pub(crate) async fn deliver(
             return;
         }
     };
+    if answer {
+        let wait = scope.settings.connect_timeout + ANSWER_MARGIN;
+        if let Err((reason, detail)) = await_connected(&mut link_stream.1, wait).await {
+            scope
+                .refuse(&mut stream, &peeked.buf, refusal_for(reason, &detail))
+                .await;
+            return;
+        }
+        if let Some(bytes) = handshake::established(protocol, peeked.reached) {
+            let written =
+                tokio::time::timeout(ANSWER_WRITE_TIMEOUT, stream.write_all(&bytes)).await;
+            if !matches!(written, Ok(Ok(()))) {
+                return;
+            }
+        }
+    }
     registry.metrics().tunnels.count_stream(name);
     let _open = live.stream_opened();
     let ends = Ends {

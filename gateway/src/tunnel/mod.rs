@@ -1,4 +1,4 @@
-//! Stage 7, tunnels: the gateway's side of the tunnel link (`[tunnels]`,
+//! Stage 8, tunnels: the gateway's side of the tunnel link (`[tunnels]`,
 //! `[[tunnel]]`).
 //!
 //! [`listen`] runs the QUIC endpoint and turns incoming connections into

@@ -7,6 +7,8 @@
 
 // Marked as test code, so the helpers may `expect` like the tests do.
 #[cfg(test)]
+mod access;
+#[cfg(test)]
 mod lifecycle;
 #[cfg(test)]
 mod pipeline;
@@ -14,6 +16,8 @@ mod pipeline;
 mod proxy;
 #[cfg(test)]
 mod tunnel;
+#[cfg(test)]
+mod tunnel_exit;
 #[cfg(test)]
 mod tunnel_fixtures;
 #[cfg(test)]

@@ -33,7 +33,7 @@ fn pattern(text: &str) -> HostPattern {
 pub(crate) fn route(hosts: &[&str], backend: SocketAddr) -> Route {
     Route {
         hosts: hosts.iter().map(|h| pattern(h)).collect(),
-        protocols: ProtocolSet::ALL,
+        protocols: ProtocolSet::NAMED,
         target: Target::Backend(Backend {
             host: backend.ip().to_string(),
             port: Some(backend.port()),
@@ -41,17 +41,20 @@ pub(crate) fn route(hosts: &[&str], backend: SocketAddr) -> Route {
         proxy_protocol: None,
         terminate_tls: false,
         alpn: portico_config::model::Route::default_alpn(),
+        access: Default::default(),
     }
 }
 
 pub(crate) fn listener() -> Listener {
     Listener {
+        name: None,
         bind: BIND.parse().expect("addr"),
-        protocols: ProtocolSet::ALL,
+        protocols: ProtocolSet::NAMED,
         peek_timeout: Duration::from_secs(5),
         connect_timeout: Duration::from_secs(5),
         idle_timeout: None,
         accept_proxy: Vec::new(),
+        other_after: None,
     }
 }
 
@@ -64,6 +67,7 @@ pub(crate) fn config(routes: Vec<Route>) -> GatewayConfig {
         tunnels: None,
         tunnel: Vec::new(),
         admin: None,
+        users: Vec::new(),
         limits: GatewayLimits {
             max_connections: 100,
             max_connections_per_ip: 100,
@@ -72,6 +76,7 @@ pub(crate) fn config(routes: Vec<Route>) -> GatewayConfig {
             http_head_max: 16 * 1024,
             xmpp_head_max: 4 * 1024,
             refusal_log_rate: GatewayLimits::DEFAULT_REFUSAL_LOG_RATE,
+            ..GatewayLimits::default()
         },
     }
 }
@@ -125,7 +130,7 @@ pub(crate) fn expect_echo(got: &[u8], tag: &str, sent: &[u8]) {
     assert_eq!(String::from_utf8_lossy(got), String::from_utf8_lossy(&want));
 }
 
-fn client_hello(name: &str) -> Vec<u8> {
+pub(crate) fn client_hello_for(name: &str) -> Vec<u8> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -159,9 +164,9 @@ async fn http_routes_by_host_untouched() {
 async fn tls_routes_by_sni() {
     let (a, b) = (echo_backend("A:").await, echo_backend("B:").await);
     let (_gw, addr) = start(config(vec![route(&["a.test"], a), route(&["*"], b)])).await;
-    let hello = client_hello("a.test");
+    let hello = client_hello_for("a.test");
     expect_echo(&exchange(addr, &hello).await, "A:", &hello);
-    let hello = client_hello("other.test");
+    let hello = client_hello_for("other.test");
     expect_echo(&exchange(addr, &hello).await, "B:", &hello);
 }
 
@@ -175,7 +180,7 @@ async fn unknown_names_get_protocol_refusals() {
         "{}",
         String::from_utf8_lossy(&got)
     );
-    let got = exchange(addr, &client_hello("nowhere.test")).await;
+    let got = exchange(addr, &client_hello_for("nowhere.test")).await;
     assert_eq!(got, [21, 3, 3, 0, 2, 2, 112]);
     let got = exchange(
         addr,
@@ -214,7 +219,7 @@ async fn unreachable_backend_gets_502_and_alert_80() {
         String::from_utf8_lossy(&got)
     );
     assert_eq!(
-        exchange(addr, &client_hello("a.test")).await,
+        exchange(addr, &client_hello_for("a.test")).await,
         [21, 3, 3, 0, 2, 2, 80]
     );
 }

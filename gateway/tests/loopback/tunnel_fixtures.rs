@@ -75,12 +75,13 @@ pub(crate) fn pki() -> Pki {
 pub(crate) fn tunnel_route() -> Route {
     Route {
         hosts: vec![HostPattern::Any],
-        protocols: ProtocolSet::ALL,
+        protocols: ProtocolSet::NAMED,
         target: Target::Tunnel("home".into()),
         // Tunnel streams carry the client in their header instead.
         proxy_protocol: Some(ProxyVersion::V2),
         terminate_tls: false,
         alpn: portico_config::model::Route::default_alpn(),
+        access: Default::default(),
     }
 }
 

@@ -8,9 +8,13 @@ const HTTP: &[u8] = b"GET / HTTP/1.1\r\nHost: www.example.org\r\n\r\n";
 const XMPP: &[u8] = b"<?xml version='1.0'?><stream:stream to='example.org' xmlns='jabber:client' \
 xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>";
 const DIAL: &[u8] = b"DIAL nas.example.org:22\r\nSSH-2.0-OpenSSH_9.6\r\n";
+const SSH: &[u8] = b"SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n";
+const CONNECT: &[u8] = b"CONNECT nas.example.org:22 HTTP/1.1\r\nHost: nas.example.org:22\r\n\
+Proxy-Authorization: Basic YWxpY2U6czNjcmV0\r\n\r\n";
+const SOCKS5: &[u8] = &[0x05, 0x02, 0x00, 0x02];
 
 fn all(buf: &[u8]) -> Result<Status<Detection>, Error> {
-    detect(buf, ProtocolSet::ALL, &Limits::default())
+    detect(buf, ProtocolSet::NAMED, &Limits::default())
 }
 
 fn found(buf: &[u8], enabled: ProtocolSet) -> (Protocol, Option<String>) {
@@ -37,19 +41,19 @@ fn fed(buf: &[u8], step: usize, enabled: ProtocolSet) -> Result<Status<Detection
 fn each_protocol_among_all() {
     let some = |s: &str| Some(s.to_owned());
     assert_eq!(
-        found(TLS, ProtocolSet::ALL),
+        found(TLS, ProtocolSet::NAMED),
         (Protocol::Tls, some("example.org"))
     );
     assert_eq!(
-        found(HTTP, ProtocolSet::ALL),
+        found(HTTP, ProtocolSet::NAMED),
         (Protocol::Http, some("www.example.org"))
     );
     assert_eq!(
-        found(XMPP, ProtocolSet::ALL),
+        found(XMPP, ProtocolSet::NAMED),
         (Protocol::Xmpp, some("example.org"))
     );
     assert_eq!(
-        found(DIAL, ProtocolSet::ALL),
+        found(DIAL, ProtocolSet::NAMED),
         (Protocol::Dial, some("nas.example.org"))
     );
     match all(DIAL) {
@@ -66,7 +70,7 @@ fn disabled_protocols_are_no_match() {
         (XMPP, Protocol::Xmpp),
         (DIAL, Protocol::Dial),
     ] {
-        let others = ProtocolSet::ALL.without(p);
+        let others = ProtocolSet::NAMED.without(p);
         assert_eq!(
             detect(buf, others, &Limits::default()),
             Err(Error::NoMatch),
@@ -131,7 +135,7 @@ fn nothing_matches() {
     ] {
         let answer = detect(
             buf,
-            ProtocolSet::ALL.without(Protocol::Http),
+            ProtocolSet::NAMED.without(Protocol::Http),
             &Limits::default(),
         );
         assert_eq!(answer, Err(Error::NoMatch), "{buf:?}");
@@ -147,7 +151,7 @@ fn errors_name_their_protocol() {
         ..Limits::default()
     };
     assert_eq!(
-        detect(XMPP, ProtocolSet::ALL, &limits),
+        detect(XMPP, ProtocolSet::NAMED, &limits),
         Err(Error::TooLarge {
             protocol: Protocol::Xmpp
         })
@@ -169,8 +173,105 @@ fn errors_name_their_protocol() {
 }
 
 #[test]
+fn proxy_and_nameless_protocols() {
+    let limits = Limits::default();
+    let every = |buf: &[u8]| detect(buf, ProtocolSet::ALL, &limits);
+    for (buf, p, host, port, consume) in [
+        (SSH, Protocol::Ssh, None, None, 0),
+        (
+            CONNECT,
+            Protocol::Connect,
+            Some("nas.example.org"),
+            Some(22),
+            CONNECT.len(),
+        ),
+        (SOCKS5, Protocol::Socks5, None, None, 4),
+    ] {
+        match every(buf) {
+            Ok(Status::Complete(d)) => {
+                assert_eq!(d.protocol, p);
+                assert_eq!(d.host.as_ref().map(|h| h.as_str()), host);
+                assert_eq!((d.port, d.consume), (port, consume));
+                assert_eq!(d.connect.is_some(), p == Protocol::Connect);
+                assert_eq!(d.socks5.is_some(), p == Protocol::Socks5);
+            }
+            other => panic!("{p}: {other:?}"),
+        }
+        // Disabled: no match, and never another protocol's bytes.
+        assert_eq!(
+            detect(buf, ProtocolSet::ALL.without(p), &limits),
+            Err(Error::NoMatch),
+            "{p}"
+        );
+        assert_eq!(
+            detect(buf, ProtocolSet::NAMED, &limits),
+            Err(Error::NoMatch),
+            "{p}"
+        );
+    }
+    // Other has no detector: enabling it alone matches nothing, even silence.
+    for buf in [&b""[..], b"\x00", SSH, HTTP] {
+        assert_eq!(
+            detect(buf, ProtocolSet::only(Protocol::Other), &limits),
+            Err(Error::NoMatch)
+        );
+    }
+    // A CONNECT request is never HTTP, a bad one is malformed connect.
+    assert_eq!(
+        every(b"CONNECT nas.example.org HTTP/1.1\r\n\r\n"),
+        Err(Error::Malformed {
+            protocol: Protocol::Connect,
+            reason: Malformed::ConnectTarget
+        })
+    );
+    assert_eq!(
+        every(b"SSH-1.5-x\r\n"),
+        Err(Error::Malformed {
+            protocol: Protocol::Ssh,
+            reason: Malformed::SshBanner
+        })
+    );
+    assert_eq!(
+        every(&[5, 0]),
+        Err(Error::Malformed {
+            protocol: Protocol::Socks5,
+            reason: Malformed::Socks5Greeting
+        })
+    );
+    // An SSH banner shaped like a request line is still not HTTP.
+    assert_eq!(
+        detect(
+            b"SSH-2.0-x / HTTP/1.1\r\n",
+            ProtocolSet::only(Protocol::Http),
+            &limits
+        ),
+        Err(Error::NoMatch)
+    );
+}
+
+#[test]
+fn protocol_names_and_sets() {
+    for p in Protocol::ALL {
+        assert_eq!(Protocol::from_name(p.as_str()), Some(p));
+        assert!(ProtocolSet::ALL.contains(p));
+        assert_eq!(ProtocolSet::NAMED.contains(p), p <= Protocol::Dial);
+    }
+    assert_eq!(Protocol::ALL.last(), Some(&Protocol::Other));
+    assert_eq!(Protocol::from_name("socks5"), Some(Protocol::Socks5));
+    assert_eq!(Protocol::from_name("SSH"), None);
+    assert_eq!(ProtocolSet::ALL.iter().count(), 8);
+    assert_eq!(ProtocolSet::NAMED.iter().count(), 4);
+}
+
+#[test]
 fn answer_does_not_depend_on_read_sizes() {
-    let mut samples: Vec<Vec<u8>> = [TLS, HTTP, XMPP, DIAL].iter().map(|s| s.to_vec()).collect();
+    let mut samples: Vec<Vec<u8>> = [TLS, HTTP, XMPP, DIAL, SSH, CONNECT, SOCKS5]
+        .iter()
+        .map(|s| s.to_vec())
+        .collect();
+    samples.push(b"SSH-2.0-x\ry".to_vec());
+    samples.push(b"CONNECT a.example HTTP/1.1\r\n\r\n".to_vec());
+    samples.push(vec![5, 0, 1]);
     samples.push(b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n".to_vec());
     samples.push(b"<stream:stream to='a_b'>".to_vec());
     samples.push(b"DIAL bad name\n".to_vec());
@@ -178,7 +279,9 @@ fn answer_does_not_depend_on_read_sizes() {
     for sample in &samples {
         for enabled in [
             ProtocolSet::ALL,
+            ProtocolSet::NAMED,
             ProtocolSet::only(Protocol::Http).with(Protocol::Dial),
+            ProtocolSet::only(Protocol::Http).with(Protocol::Connect),
         ] {
             let whole = detect(sample, enabled, &Limits::default());
             for step in [1, 2, 3, 7, 64] {
@@ -200,6 +303,28 @@ fn max_peek_holds_every_cap() {
     assert!(limits.max_peek() >= limits.xmpp_head);
     assert!(limits.max_peek() >= crate::dial::MAX_LINE);
     assert!(limits.max_peek() >= crate::tls::max_record_bytes(limits.tls_hello));
+    let tiny = Limits {
+        tls_hello: 1,
+        http_head: 1,
+        http_headers: 1,
+        xmpp_head: 1,
+    };
+    assert!(tiny.max_peek() >= crate::ssh::MAX_BANNER);
+    assert!(tiny.max_peek() >= crate::socks5::MAX_GREETING);
+    // A full buffer of each new protocol's bytes decides.
+    for (start, filler) in [
+        (&b"SSH-2.0-"[..], b'a'),
+        (b"CONNECT ", b'a'),
+        (&[5, 255][..], 0),
+    ] {
+        let mut buf = start.to_vec();
+        buf.resize(tiny.max_peek(), filler);
+        assert_ne!(
+            detect(&buf, ProtocolSet::ALL, &tiny),
+            Ok(Status::Partial),
+            "{start:?}"
+        );
+    }
 }
 
 /// A small deterministic xorshift generator for mutation tests.
@@ -220,9 +345,18 @@ impl Rng {
 
 #[test]
 fn mutated_inputs_never_panic_and_answers_are_prefix_stable() {
-    let samples = [TLS, HTTP, XMPP, DIAL, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"];
+    let samples = [
+        TLS,
+        HTTP,
+        XMPP,
+        DIAL,
+        b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+        SSH,
+        CONNECT,
+        SOCKS5,
+    ];
     let interesting = [
-        0u8, b' ', b'\r', b'\n', b'<', b'>', b'\'', b':', b'[', b']', 0x16, 0x03, 0xff,
+        0u8, b' ', b'\r', b'\n', b'<', b'>', b'\'', b':', b'[', b']', 0x16, 0x03, 0xff, 0x05, b'-',
     ];
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let limits = Limits {

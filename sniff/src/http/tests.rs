@@ -13,7 +13,7 @@ fn run(buf: &[u8]) -> Verdict {
 
 fn complete(buf: &[u8]) -> Detection {
     match run(buf) {
-        Verdict::Complete(d) => d,
+        Verdict::Complete(d) => *d,
         other => panic!("{:?}: {other:?}", String::from_utf8_lossy(buf)),
     }
 }
@@ -96,13 +96,24 @@ fn absolute_form_target() {
 }
 
 #[test]
-fn connect_and_asterisk_targets() {
-    let d = complete(b"CONNECT example.org:443 HTTP/1.1\r\nHost: example.org:443\r\n\r\n");
-    assert_eq!(d.host.as_ref().map(Hostname::as_str), Some("example.org"));
-    assert_eq!(d.http.unwrap().path, "");
+fn connect_is_never_http_and_asterisk_targets_are() {
+    for buf in [
+        &b"CONNECT example.org:443 HTTP/1.1\r\nHost: example.org:443\r\n\r\n"[..],
+        b"CONNECT example.org HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"CONNECT ",
+        b"SSH-2.0-x / HTTP/1.1\r\n\r\n",
+        b"SSH-",
+    ] {
+        assert_eq!(run(buf), Verdict::NotMine, "{buf:?}");
+    }
+    // Prefixes of them could still be other methods.
+    for buf in [&b"CONNECT"[..], b"SSH"] {
+        assert_eq!(run(buf), Verdict::Partial, "{buf:?}");
+    }
+    // Authority-form belongs to CONNECT alone.
     assert_eq!(
-        malformed(b"CONNECT example.org HTTP/1.1\r\nHost: x\r\n\r\n"),
-        Malformed::HttpHost
+        malformed(b"OPTIONS example.org:443 HTTP/1.1\r\nHost: x\r\n\r\n"),
+        Malformed::HttpSyntax
     );
     let d = complete(b"OPTIONS * HTTP/1.1\r\nHost: example.org\r\n\r\n");
     assert_eq!(d.http.unwrap().path, "*");

@@ -93,7 +93,7 @@ fn run(buf: &[u8]) -> Verdict {
 
 fn complete(buf: &[u8]) -> Detection {
     match run(buf) {
-        Verdict::Complete(d) => d,
+        Verdict::Complete(d) => *d,
         other => panic!("{other:?}"),
     }
 }

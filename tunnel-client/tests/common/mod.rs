@@ -161,6 +161,7 @@ pub fn service(hosts: &[&str], to: SocketAddr, proxy_protocol: Option<ProxyVersi
         to,
         source: SourceMode::Tunnel,
         proxy_protocol,
+        ports: Vec::new(),
     }
 }
 
@@ -178,6 +179,7 @@ pub fn config(
         link: LinkTuning::default(),
         tun: None,
         services,
+        exits: Vec::new(),
     }
 }
 
@@ -301,6 +303,8 @@ pub fn header_from(host: &str, client: SocketAddr) -> anyhow::Result<StreamHeade
         reached: "198.51.100.1:443".parse()?,
         protocol: None,
         host: Some(Hostname::parse_str(host)?),
+        answer: false,
+        exit: None,
     })
 }
 
