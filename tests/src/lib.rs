@@ -30,6 +30,7 @@ pub mod nginx;
 pub mod pebble;
 pub mod process;
 pub mod prosody;
+pub mod smtpd;
 pub mod sshd;
 pub mod tls;
 pub mod tools;
