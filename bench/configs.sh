@@ -168,3 +168,67 @@ EOF
         } > "$d/rathole-$variant-client.toml"
     done
 }
+
+# The pure port forward (bench/run.sh --only forward): every contender sends
+# 127.0.0.1:PORT to the sink without reading a byte; Portico also detects
+# SSH on a second listener.
+write_forward_configs() {   # write_forward_configs DIR
+    local d=$1
+    mkdir -p "$d/forward-nginx"
+    cat > "$d/forward-portico.toml" <<EOF
+[[listener]]
+name = "forward"
+bind = "127.0.0.1:$P_PF_PORTICO"
+protocols = ["other"]
+other_after = "0s"
+
+[[listener]]
+name = "ssh"
+bind = "127.0.0.1:$P_SSH_PORTICO"
+protocols = ["ssh"]
+
+[[route]]
+hosts = ["*"]
+protocols = ["other", "ssh"]
+backend = "127.0.0.1:$P_SINK"
+
+[limits]
+max_connections = 50000
+max_connections_per_ip = 50000
+shutdown_grace = "0s"
+EOF
+
+    cat > "$d/forward-haproxy.cfg" <<EOF
+global
+    maxconn $PROXY_MAXCONN
+
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client  120s
+    timeout server  120s
+
+frontend forward_in
+    bind 127.0.0.1:$P_PF_HAPROXY
+    default_backend be_sink
+
+backend be_sink
+    server sink 127.0.0.1:$P_SINK
+EOF
+
+    cat > "$d/forward-nginx/nginx.conf" <<EOF
+load_module $NGX_STREAM;
+worker_processes auto;
+worker_rlimit_nofile $FD_LIMIT;
+pid $d/forward-nginx/nginx.pid;
+error_log $d/forward-nginx/error.log warn;
+events { worker_connections $((FD_LIMIT - 100)); }
+
+stream {
+    server {
+        listen 127.0.0.1:$P_PF_NGINX;
+        proxy_pass 127.0.0.1:$P_SINK;
+    }
+}
+EOF
+}

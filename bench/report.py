@@ -191,6 +191,54 @@ def tunnel_table(rows):
     return out
 
 
+FORWARD_PEERS = ["haproxy-tcp", "nginx-stream"]
+
+
+def forward_table(rows):
+    """The pure port forward (bench/run.sh --only forward): Portico with
+    other_after = "0s" against HAProxy mode tcp and nginx stream without
+    preread, ratios against the best peer; then the cost of SSH detection."""
+    out = [
+        "| forward | bulk 1 stream Gbit/s | bulk 16 streams Gbit/s | new conn/s (errors) | CPU per conn "
+        "| bulk 1 ×best peer | bulk 16 ×best peer | conn/s ×best peer |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+
+    def best_peer(key):
+        found = [value(rows, p, key) for p in FORWARD_PEERS if value(rows, p, key) is not None]
+        return max(found) if found else None
+
+    for label in ["direct", "portico-forward"] + FORWARD_PEERS:
+        if label not in rows:
+            continue
+        c = measurement(rows, label, "connrate")
+        ok = c is not None and not c.get("failed")
+        conn = "%s (%s)" % (fmt(c["conn_per_sec"]), errors(c)) if ok else "—"
+        out.append(
+            "| %s | %s | %s | %s | %s | %s | %s | %s |"
+            % (
+                label,
+                fmt(value(rows, label, "bulk1")),
+                fmt(value(rows, label, "bulk16")),
+                conn,
+                cpu_cell(c) if ok else "—",
+                fmt(ratio(value(rows, label, "bulk1"), best_peer("bulk1"))),
+                fmt(ratio(value(rows, label, "bulk16"), best_peer("bulk16"))),
+                fmt(ratio(value(rows, label, "connrate"), best_peer("connrate"))),
+            )
+        )
+    ssh = value(rows, "portico-ssh", "connrate")
+    plain = value(rows, "portico-forward-ssh-flight", "connrate")
+    if ssh and plain:
+        out.append("")
+        out.append(
+            "SSH detection (an OpenSSH banner as the first flight): %s conn/s with "
+            'protocols = ["ssh"] against %s conn/s through other_after = "0s" (×%s).'
+            % (fmt(ssh), fmt(plain), fmt(ratio(ssh, plain)))
+        )
+    return out
+
+
 def best(rows, key, lowest=False):
     """The best peer's figure and name. A peer whose measurement had errors
     does not count: a failed connection is missing from its figures (a

@@ -12,6 +12,11 @@
 #                           the tunnel rows only (Portico tunnel and rathole,
 #                           about 1.5 minutes); prints their table and leaves
 #                           docs/benchmarks.md alone
+#   bench/run.sh --only forward [--smoke]
+#                           the pure port forward: Portico with other_after = "0s"
+#                           against HAProxy mode tcp and nginx stream without
+#                           preread, plus Portico detecting SSH (about 1 minute);
+#                           prints the table and leaves docs/benchmarks.md alone
 #
 # Run as root (ulimit -n 200000; otherwise the hard limit caps the idle test). Needs: haproxy, nginx + libnginx-mod-stream,
 # sslh (sslh + sslh-select), openssl, iproute2 (ss), python3, rathole
@@ -20,11 +25,11 @@ set -euo pipefail
 
 MODE=full
 ONLY=
-usage() { echo "usage: bench/run.sh [--smoke] [--only tunnel]" >&2; exit 2; }
+usage() { echo "usage: bench/run.sh [--smoke] [--only tunnel|forward]" >&2; exit 2; }
 while [ $# -gt 0 ]; do
     case $1 in
         --smoke) MODE=smoke ;;
-        --only) [ "${2:-}" = tunnel ] || usage; ONLY=tunnel; shift ;;
+        --only) case "${2:-}" in tunnel|forward) ONLY=$2 ;; *) usage ;; esac; shift ;;
         *) usage ;;
     esac
     shift
@@ -54,6 +59,8 @@ P_TUN_GW=27211; P_TUN_LINK=27212
 P_RH_TCP_CTL=27221; P_RH_TCP_SVC=27222
 P_RH_NOISE_CTL=27223; P_RH_NOISE_SVC=27224
 P_RH_TLS_CTL=27225; P_RH_TLS_SVC=27226
+P_PF_PORTICO=27231; P_PF_HAPROXY=27232; P_PF_NGINX=27233; P_SSH_PORTICO=27234
+SSH_FLIGHT=$ROOT/sniff/corpus/ssh_banner.bin   # an OpenSSH client banner
 
 # ---- install checks ---------------------------------------------------------
 missing=()
@@ -63,6 +70,8 @@ need() {   # need COMMAND "how to install"
 if [ "$ONLY" != tunnel ]; then
     need haproxy "apt-get install -y haproxy"
     need nginx "apt-get install -y nginx libnginx-mod-stream"
+fi
+if [ -z "$ONLY" ]; then
     need sslh "apt-get install -y sslh"
     need sslh-select "apt-get install -y sslh"
 fi
@@ -76,7 +85,7 @@ if [ -z "${RATHOLE:-}" ]; then
     RATHOLE=$(command -v rathole || true)
     [ -n "$RATHOLE" ] || { [ -x /tmp/rathole-install/bin/rathole ] && RATHOLE=/tmp/rathole-install/bin/rathole; } || true
 fi
-[ -n "${RATHOLE:-}" ] && [ -x "$RATHOLE" ] ||
+[ "$ONLY" = forward ] || { [ -n "${RATHOLE:-}" ] && [ -x "$RATHOLE" ]; } ||
     missing+=("rathole: apt-get install -y libssl-dev pkg-config && cargo install rathole --root /tmp/rathole-install (or set RATHOLE=/path/to/rathole)")
 if [ ${#missing[@]} -gt 0 ]; then
     echo "bench/run.sh: missing programs:" >&2
@@ -199,7 +208,86 @@ not_measured() {   # not_measured ROW REASON
 
 # ---- configurations ------------------------------------------------------------
 source "$ROOT/bench/configs.sh"
-write_configs "$W"
+if [ "$ONLY" = forward ]; then
+    write_forward_configs "$W"
+else
+    write_configs "$W"
+fi
+
+if [ "$ONLY" = forward ]; then
+# ---- the pure port forward and SSH detection -------------------------------------
+# Every contender forwards 127.0.0.1:PORT to the sink without looking at a
+# byte: Portico's listener has protocols = ["other"] and other_after = "0s",
+# HAProxy is in mode tcp with no inspect-delay, nginx stream has no preread.
+# portico-ssh detects the SSH banner (protocols = ["ssh"]) before
+# forwarding; it and portico-forward are also measured with an OpenSSH
+# banner as the first flight, so their difference is the cost of detection.
+declare -A PORT PIDS_OF
+ROWS=(direct portico-forward haproxy-tcp nginx-stream)
+PORT[direct]=$P_SINK; PIDS_OF[direct]=
+echo "== starting portico-gateway (other_after = 0s; ssh), haproxy (mode tcp), nginx stream"
+RUST_LOG=warn "$GATEWAY" --config "$W/forward-portico.toml" 2>"$W/forward-portico.log" &
+GW=$!; track $GW; wait_port $P_PF_PORTICO; wait_port $P_SSH_PORTICO
+PORT[portico-forward]=$P_PF_PORTICO; PIDS_OF[portico-forward]="--pid $GW"
+haproxy -q -c -f "$W/forward-haproxy.cfg"
+haproxy -db -f "$W/forward-haproxy.cfg" 2>"$W/forward-haproxy.log" &
+HP=$!; track $HP; wait_port $P_PF_HAPROXY
+PORT[haproxy-tcp]=$P_PF_HAPROXY; PIDS_OF[haproxy-tcp]="--pid $HP"
+nginx -q -p "$W/forward-nginx" -c nginx.conf -t
+nginx -p "$W/forward-nginx" -c nginx.conf -g 'daemon off;' 2>"$W/forward-nginx.log" &
+NG=$!; track $NG; wait_port $P_PF_NGINX
+PORT[nginx-stream]=$P_PF_NGINX; PIDS_OF[nginx-stream]="--pid $NG"
+
+each_forward_row() {   # each_forward_row TEST [ARGS...]
+    local test=$1 row pids; shift
+    for row in "${ROWS[@]}"; do
+        pids=
+        [ "$test" = connrate ] && pids=${PIDS_OF[$row]}
+        echo "-- $row $test"
+        # shellcheck disable=SC2086 # pids is "--pid N" or empty
+        measure "$row" "$test" "${PORT[$row]}" "$@" $pids
+    done
+}
+start_sink bulk
+for _ in $(seq 1 $RUNS); do
+    each_forward_row bulk --streams 1 --duration $BULK_SECS
+    each_forward_row bulk --streams 16 --duration $BULK_SECS
+done
+start_sink answer
+for _ in $(seq 1 $RUNS); do
+    each_forward_row connrate --workers $CONN_WORKERS --duration $CONN_SECS
+done
+FLIGHT=$SSH_FLIGHT
+for _ in $(seq 1 $RUNS); do
+    echo "-- portico-ssh connrate (SSH banner first)"
+    measure portico-ssh connrate $P_SSH_PORTICO --workers $CONN_WORKERS --duration $CONN_SECS --pid $GW
+    echo "-- portico-forward connrate (SSH banner first)"
+    measure portico-forward-ssh-flight connrate $P_PF_PORTICO --workers $CONN_WORKERS --duration $CONN_SECS --pid $GW
+done
+for pid in $GW $HP $NG; do stop_pid "$pid"; done
+stop_pid "$SINK_PID"; SINK_PID=
+{
+    echo "- CPU: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; kernel $(uname -r)"
+    echo "- portico-gateway: $(cd "$ROOT" && git rev-parse --short HEAD) (release build)"
+    echo "- $(haproxy -v | head -1)"
+    echo "- $(nginx -v 2>&1) with libnginx-mod-stream $(dpkg-query -W -f='${Version}' libnginx-mod-stream 2>/dev/null)"
+    echo "- run: $STARTED, \`bench/run.sh --only forward$([ "$MODE" = smoke ] && echo ' --smoke')\`"
+    echo "- load average (1/5/15 min) before: $LOAD_START; after: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine shares the cores)"
+} > "$W/machine.md"
+(cd "$ROOT/bench" && PYTHONDONTWRITEBYTECODE=1 python3 - "$RESULTS" "$W/machine.md" "$MODE" <<'PY'
+import sys
+import report
+rows = report.load(sys.argv[1])
+print(open(sys.argv[2], encoding="utf-8").read().rstrip("\n"))
+print("\n".join([""] + report.forward_table(rows)))
+bad = report.problems(rows) if sys.argv[3] == "smoke" else []
+if bad:
+    print("\nsmoke FAILED:\n  " + "\n  ".join(bad))
+    sys.exit(1)
+PY
+)
+exit $?
+fi
 
 if [ "$ONLY" != tunnel ]; then
 # ---- the gateway and its peers -------------------------------------------------
