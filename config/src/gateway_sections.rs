@@ -1,7 +1,7 @@
 //! Validation of the gateway's single sections: `[http01]`, `[acme]`,
 //! `[tunnels]`, `[admin]` and `[limits]`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use portico_sniff::Hostname;
 
@@ -190,14 +190,28 @@ pub(crate) fn tunnels(
                 key: base.join(key.get_ref()),
             })
         }
+        (None, None, None) => {
+            let storage = match &raw.storage {
+                Some(v) => fields::path(rep, v, base, "[tunnels] storage"),
+                None => Some(PathBuf::from(TunnelsListen::DEFAULT_STORAGE)),
+            };
+            storage.map(|storage| LinkCert::Generated { storage })
+        }
         (None, _, _) => {
             rep.error(
                 item.span(),
-                "[tunnels] needs `cert` and `key` (PEM files), or `acme = true`",
+                "[tunnels] needs both `cert` and `key` (PEM files), or `acme = true`, \
+                 or neither for a generated self-signed certificate",
             );
             None
         }
     };
+    if let (Some(storage), Some(LinkCert::Files { .. } | LinkCert::Acme)) = (&raw.storage, &cert) {
+        rep.error(
+            rep.key_span(storage.span()),
+            "[tunnels] `storage` holds the generated certificate; it applies without `cert`, `key` and `acme`",
+        );
+    }
     let link = fields::link_tuning(
         rep,
         (

@@ -9,15 +9,16 @@
 //! the warnings: settings that are valid but likely wrong.
 //!
 //! Inside: `raw` mirrors the TOML with spans, `validate_gateway`,
-//! `gateway_sections` and `validate_tunnel` turn it into [`model`] types
-//! using the single-value checks of `fields`, `addr`, `duration` and
-//! `token`; [`Diagnostics`] prints each error with the line it is about.
+//! `gateway_sections`, `validate_tls` and `validate_tunnel` turn it into
+//! [`model`] types using the single-value checks of `fields`, `addr`,
+//! `duration` and `token`, and `certificate` for PEM files; [`Diagnostics`] prints each error with the line it is about.
 //! Relative paths in a file (`token_file`, `ca`, `cert`, ...) are taken from
 //! the directory of that file.
 
 pub mod model;
 
 mod addr;
+mod certificate;
 mod diagnostics;
 mod duration;
 mod fields;
@@ -28,6 +29,7 @@ mod secret;
 mod token;
 mod validate_access;
 mod validate_gateway;
+mod validate_tls;
 mod validate_tunnel;
 
 pub use diagnostics::{Checked, Diagnostic, Diagnostics, Severity};

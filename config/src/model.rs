@@ -3,10 +3,13 @@
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use ipnet::IpNet;
-use portico_sniff::ProtocolSet;
+use portico_sniff::{Hostname, ProtocolSet};
+use rustls::pki_types::CertificateDer;
+use rustls::sign::CertifiedKey;
 
 use crate::{HostPattern, Secret};
 
@@ -21,6 +24,9 @@ pub struct GatewayConfig {
     pub http01: Option<Http01>,
     /// `[acme]`.
     pub acme: Option<Acme>,
+    /// `[[certificate]]`: the operator's certificates for `terminate_tls`
+    /// routes, in file order, each read and checked at load.
+    pub certificates: Vec<Certificate>,
     /// `[tunnels]`.
     pub tunnels: Option<TunnelsListen>,
     /// `[[tunnel]]`.
@@ -90,6 +96,9 @@ pub struct Route {
     pub alpn: Vec<String>,
     /// Who may use the route and what they may ask of it.
     pub access: Access,
+    /// Speak TLS again to the backend of a terminating route
+    /// (`backend_tls = true`, with `backend_ca` and `backend_name`).
+    pub backend_tls: Option<BackendTls>,
 }
 
 /// A route's access rules: which listeners, clients, users and target
@@ -129,6 +138,91 @@ impl Access {
     pub fn admits_listener(&self, listener: Option<&str>) -> bool {
         self.listeners.is_empty()
             || listener.is_some_and(|name| self.listeners.iter().any(|l| l == name))
+    }
+}
+
+/// How a terminating route speaks TLS to its backend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackendTls {
+    /// The name the backend's certificate must carry, and the SNI sent
+    /// (`backend_name`; default: the backend's host, a DNS name or an IP
+    /// address).
+    pub name: Option<String>,
+    /// Trust these certificates (`backend_ca`, read at load) instead of
+    /// the system's roots.
+    pub ca: Option<BackendCa>,
+}
+
+/// A route's `backend_ca`: the file and the certificates it held at load.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackendCa {
+    /// The PEM file.
+    pub path: PathBuf,
+    /// Its certificates, as trust anchors.
+    pub certs: Arc<[CertificateDer<'static>]>,
+}
+
+/// A `[[certificate]]`: a certificate chain and its key, read from PEM
+/// files and checked when the file was loaded (the key matches, the
+/// certificate is valid now).
+#[derive(Debug, Clone)]
+pub struct Certificate {
+    /// The chain's file (`cert`).
+    pub cert: PathBuf,
+    /// The key's file (`key`).
+    pub key: PathBuf,
+    /// The DNS names the certificate is for, in its order.
+    pub names: Vec<CertName>,
+    /// End of validity.
+    pub not_after: SystemTime,
+    /// Chain and signing key, ready to serve.
+    pub certified: Arc<CertifiedKey>,
+}
+
+/// A DNS name a certificate is for.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum CertName {
+    /// Exactly this name (lower-case, no trailing dot).
+    Exact(String),
+    /// `*.` and this suffix: one more label in front of it, as TLS
+    /// clients match wildcard certificates (`*.example.org` covers
+    /// `a.example.org`, not `a.b.example.org` nor `example.org`).
+    Wildcard(String),
+}
+
+impl CertName {
+    /// A name as a certificate writes it (`a.example.org`,
+    /// `*.example.org`); `None` when it is not a hostname.
+    pub fn parse(text: &str) -> Option<CertName> {
+        match text.strip_prefix("*.") {
+            Some(suffix) => Hostname::parse_str(suffix)
+                .ok()
+                .map(|h| CertName::Wildcard(h.as_str().to_owned())),
+            None => Hostname::parse_str(text)
+                .ok()
+                .map(|h| CertName::Exact(h.as_str().to_owned())),
+        }
+    }
+
+    /// Whether the certificate is valid for `name` (lower-case, no
+    /// trailing dot, as a sniffed [`Hostname`]).
+    pub fn matches(&self, name: &str) -> bool {
+        match self {
+            CertName::Exact(exact) => exact == name,
+            CertName::Wildcard(suffix) => name
+                .strip_suffix(suffix.as_str())
+                .and_then(|head| head.strip_suffix('.'))
+                .is_some_and(|label| !label.is_empty() && !label.contains('.')),
+        }
+    }
+}
+
+impl std::fmt::Display for CertName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CertName::Exact(name) => f.write_str(name),
+            CertName::Wildcard(suffix) => write!(f, "*.{suffix}"),
+        }
     }
 }
 
@@ -275,6 +369,19 @@ pub enum LinkCert {
     },
     /// The `[acme]` certificate.
     Acme,
+    /// A self-signed certificate the gateway makes on first start and
+    /// keeps in this directory (`[tunnels] storage`, default
+    /// [`TunnelsListen::DEFAULT_STORAGE`]); used when `[tunnels]` names
+    /// neither `cert`/`key` nor `acme = true`.
+    Generated {
+        /// The directory.
+        storage: PathBuf,
+    },
+}
+
+impl TunnelsListen {
+    /// Default `[tunnels] storage`: the systemd unit's `StateDirectory`.
+    pub const DEFAULT_STORAGE: &'static str = "/var/lib/portico";
 }
 
 /// A `[[tunnel]]` client the gateway accepts.
@@ -339,8 +446,12 @@ pub struct TunnelConfig {
     pub name: String,
     /// Its token, read from `token_file`.
     pub token: Secret,
-    /// Extra CA file for the gateway certificate; `None`: system roots.
+    /// Extra CA file for the gateway certificate; `None`: system roots
+    /// (or the fingerprint).
     pub ca: Option<PathBuf>,
+    /// `gateway_fingerprint`: accept exactly the gateway certificate with
+    /// this SHA-256 digest (never together with `ca`).
+    pub gateway_fingerprint: Option<[u8; 32]>,
     /// Datagram size and socket buffers of the link.
     pub link: LinkTuning,
     /// `[tun]`.

@@ -31,6 +31,8 @@ pub(crate) struct RawGateway {
     pub(crate) route: Vec<S<RawRoute>>,
     pub(crate) http01: Option<S<RawHttp01>>,
     pub(crate) acme: Option<S<RawAcme>>,
+    #[serde(default)]
+    pub(crate) certificate: Vec<S<RawCertificate>>,
     pub(crate) tunnels: Option<S<RawTunnels>>,
     #[serde(default)]
     pub(crate) tunnel: Vec<S<RawTunnel>>,
@@ -74,6 +76,9 @@ pub(crate) struct RawRoute {
     pub(crate) allow: Option<StrList>,
     pub(crate) deny: Option<StrList>,
     pub(crate) exit: Option<S<bool>>,
+    pub(crate) backend_tls: Option<S<bool>>,
+    pub(crate) backend_ca: Option<S<String>>,
+    pub(crate) backend_name: Option<S<String>>,
 }
 
 /// `[[user]]`: credentials for the proxy protocols.
@@ -82,6 +87,14 @@ pub(crate) struct RawRoute {
 pub(crate) struct RawUser {
     pub(crate) name: S<String>,
     pub(crate) password_file: S<String>,
+}
+
+/// `[[certificate]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCertificate {
+    pub(crate) cert: S<String>,
+    pub(crate) key: S<String>,
 }
 
 /// `[http01]`.
@@ -114,6 +127,7 @@ pub(crate) struct RawTunnels {
     pub(crate) cert: Option<S<String>>,
     pub(crate) key: Option<S<String>>,
     pub(crate) acme: Option<S<bool>>,
+    pub(crate) storage: Option<S<String>>,
     pub(crate) max_udp_payload: Option<S<i64>>,
     pub(crate) udp_receive_buffer: Option<S<i64>>,
     pub(crate) udp_send_buffer: Option<S<i64>>,
@@ -158,6 +172,7 @@ pub(crate) struct RawTunnelConfig {
     pub(crate) name: S<String>,
     pub(crate) token_file: S<String>,
     pub(crate) ca: Option<S<String>>,
+    pub(crate) gateway_fingerprint: Option<S<String>>,
     pub(crate) max_udp_payload: Option<S<i64>>,
     pub(crate) udp_receive_buffer: Option<S<i64>>,
     pub(crate) udp_send_buffer: Option<S<i64>>,

@@ -12,6 +12,7 @@ use crate::gateway_sections::{acme, admin, http01, limits, tunnels};
 use crate::model::{GatewayConfig, Listener, Route, Target, TunnelClient};
 use crate::raw::{RawGateway, RawListener, RawRoute, RawTunnel, S};
 use crate::validate_access::{self, Known};
+use crate::validate_tls::{self, Coverage};
 use crate::{HostPattern, addr, raw};
 use portico_sniff::Protocol;
 
@@ -24,6 +25,8 @@ pub(crate) fn validate(
     let listeners = listeners(rep, &raw.listener);
     let acme = raw.acme.as_ref().map(|a| acme(rep, a, base));
     let has_acme = raw.acme.is_some();
+    let certificates =
+        validate_tls::certificates(rep, &raw.certificate, base, std::time::SystemTime::now());
     let tunnels = raw
         .tunnels
         .as_ref()
@@ -49,7 +52,22 @@ pub(crate) fn validate(
         listeners: &known_listeners,
         users: &known_users,
     };
-    let routes = routes(rep, &raw.route, &names, has_acme, &known);
+    let coverage = Coverage {
+        acme: acme.as_ref().map(|a| match a {
+            Some(a) => a.domains.iter().map(String::as_str).collect(),
+            None => Vec::new(),
+        }),
+        certificates: certificates.as_deref().unwrap_or_default(),
+        any_certificate: !raw.certificate.is_empty(),
+    };
+    let context = RouteContext {
+        tunnel_names: &names,
+        coverage: &coverage,
+        certificates_loaded: certificates.is_some() && acme.as_ref().is_none_or(Option::is_some),
+        base,
+        known: &known,
+    };
+    let routes = routes(rep, &raw.route, &context);
     let http01 = raw.http01.as_ref().map(|h| http01(rep, h));
     let admin = raw.admin.as_ref().map(|a| admin(rep, a));
     let limits = limits(rep, raw.limits.as_ref());
@@ -58,6 +76,7 @@ pub(crate) fn validate(
         routes: routes?,
         http01: present(http01)?,
         acme: present(acme)?,
+        certificates: certificates?,
         tunnels: present(tunnels)?,
         tunnel: tunnel?,
         admin: present(admin)?,
@@ -202,18 +221,30 @@ fn other_after(
     Some(Some(after))
 }
 
+/// What a route is checked against besides itself.
+struct RouteContext<'a> {
+    /// The `[[tunnel]]` names.
+    tunnel_names: &'a [&'a str],
+    /// The certificates terminating routes can be served.
+    coverage: &'a Coverage<'a>,
+    /// Whether `[[certificate]]` and `[acme]` loaded (coverage is checked only then).
+    certificates_loaded: bool,
+    /// The configuration file's directory.
+    base: &'a Path,
+    /// The listener and user names routes may refer to.
+    known: &'a Known<'a>,
+}
+
 /// Every `[[route]]`, with no host pattern claimed twice for a protocol.
 fn routes(
     rep: &mut Reporter<'_>,
     raw: &[S<RawRoute>],
-    tunnel_names: &[&str],
-    has_acme: bool,
-    known: &Known<'_>,
+    context: &RouteContext<'_>,
 ) -> Option<Vec<Route>> {
     let mut claims = PatternClaims::default();
     let mut out = Some(Vec::new());
     for item in raw {
-        match route(rep, item, (tunnel_names, has_acme, known), &mut claims) {
+        match route(rep, item, context, &mut claims) {
             Some(r) => {
                 if let Some(v) = out.as_mut() {
                     v.push(r);
@@ -229,13 +260,14 @@ fn routes(
 fn route(
     rep: &mut Reporter<'_>,
     item: &S<RawRoute>,
-    (tunnel_names, has_acme, known): (&[&str], bool, &Known<'_>),
+    context: &RouteContext<'_>,
     claims: &mut PatternClaims,
 ) -> Option<Route> {
+    let tunnel_names = context.tunnel_names;
     let raw = item.get_ref();
     let hosts = fields::host_patterns(rep, &raw.hosts);
     let protocols = fields::protocols(rep, raw.protocols.as_ref());
-    let access = validate_access::access(rep, raw, protocols, known);
+    let access = validate_access::access(rep, raw, protocols, context.known);
     if let Some(hosts) = &hosts {
         let any_host = hosts.iter().any(|(p, _)| *p == HostPattern::Any);
         validate_access::check_nameless(rep, raw, protocols, any_host);
@@ -283,12 +315,13 @@ fn route(
     }
     let terminate_tls = raw.terminate_tls.as_ref().is_some_and(|t| *t.get_ref());
     if let Some(t) = raw.terminate_tls.as_ref().filter(|t| *t.get_ref()) {
-        if !has_acme {
-            rep.error(
-                rep.key_span(t.span()),
-                "`terminate_tls = true` needs an `[acme]` section for the certificate",
-            );
-        }
+        validate_tls::terminate_coverage(
+            rep,
+            t,
+            hosts.as_deref().unwrap_or_default(),
+            context.coverage,
+            context.certificates_loaded,
+        );
         if protocols.is_some_and(|p| !p.contains(portico_sniff::Protocol::Tls)) {
             rep.error(
                 rep.key_span(t.span()),
@@ -297,6 +330,7 @@ fn route(
         }
     }
     let alpn = route_alpn(rep, raw.alpn.as_ref(), terminate_tls);
+    let backend_tls = validate_tls::backend_tls(rep, raw, terminate_tls, context.base);
     Some(Route {
         hosts: hosts?.into_iter().map(|(p, _)| p).collect(),
         protocols: protocols?,
@@ -305,6 +339,7 @@ fn route(
         terminate_tls,
         alpn: alpn?,
         access: access?,
+        backend_tls: backend_tls?,
     })
 }
 

@@ -39,6 +39,26 @@ fn validate(rep: &mut Reporter<'_>, raw: &RawTunnelConfig, base: &Path) -> Optio
         None => Some(None),
         Some(v) => fields::existing_file(rep, v, base, "ca").map(Some),
     };
+    let gateway_fingerprint = match &raw.gateway_fingerprint {
+        None => Some(None),
+        Some(v) => match parse_fingerprint(v.get_ref()) {
+            Some(bytes) => Some(Some(bytes)),
+            None => {
+                rep.error(
+                    v.span(),
+                    "gateway_fingerprint is `sha256:` and 64 hex digits (colons between \
+                     byte pairs allowed), as `openssl x509 -noout -fingerprint -sha256` prints it",
+                );
+                None
+            }
+        },
+    };
+    if let (Some(_), Some(fp)) = (&raw.ca, &raw.gateway_fingerprint) {
+        rep.error(
+            rep.key_span(fp.span()),
+            "give `ca` or `gateway_fingerprint`, not both",
+        );
+    }
     let link = fields::link_tuning(
         rep,
         (
@@ -56,6 +76,7 @@ fn validate(rep: &mut Reporter<'_>, raw: &RawTunnelConfig, base: &Path) -> Optio
         name: name?,
         token: token?,
         ca: ca?,
+        gateway_fingerprint: gateway_fingerprint?,
         link: link?,
         tun: tun.map_or(Some(None), |t| t.map(Some))?,
         services: services?,
@@ -333,4 +354,57 @@ fn tun_addresses(tun: &Tun) -> String {
         .flatten()
         .collect::<Vec<_>>()
         .join(" or ")
+}
+
+/// `sha256:` (any case; OpenSSL's `sha256 Fingerprint=` prefix is not
+/// accepted) and 32 bytes in hex, optionally with `:` between them.
+fn parse_fingerprint(text: &str) -> Option<[u8; 32]> {
+    let (scheme, hex) = text.split_once(':')?;
+    if !scheme.eq_ignore_ascii_case("sha256") {
+        return None;
+    }
+    let digits: Vec<u8> = hex.bytes().filter(|b| *b != b':').collect();
+    if digits.len() != 64
+        || !digits.iter().all(u8::is_ascii_hexdigit)
+        || (hex.contains(':') && hex.len() != 95)
+    {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (byte, pair) in out.iter_mut().zip(digits.chunks_exact(2)) {
+        let text = std::str::from_utf8(pair).ok()?;
+        *byte = u8::from_str_radix(text, 16).ok()?;
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod fingerprint_tests {
+    use super::parse_fingerprint;
+
+    #[test]
+    fn fingerprints_parse_with_or_without_colons() {
+        let plain = format!("sha256:{}", "ab".repeat(32));
+        assert_eq!(parse_fingerprint(&plain), Some([0xab; 32]));
+        let colons = format!("SHA256:{}", vec!["AB"; 32].join(":"));
+        assert_eq!(parse_fingerprint(&colons), Some([0xab; 32]));
+        assert_eq!(parse_fingerprint(&"ab".repeat(32)), None);
+        assert_eq!(
+            parse_fingerprint(&format!("sha1:{}", "ab".repeat(32))),
+            None
+        );
+        assert_eq!(
+            parse_fingerprint(&format!("sha256:{}", "ab".repeat(31))),
+            None
+        );
+        assert_eq!(
+            parse_fingerprint(&format!("sha256:{}", "zz".repeat(32))),
+            None
+        );
+        assert_eq!(
+            parse_fingerprint(&format!("sha256:+{}", "a".repeat(63))),
+            None
+        );
+        assert_eq!(parse_fingerprint("sha256:"), None);
+    }
 }

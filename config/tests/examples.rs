@@ -322,3 +322,42 @@ fn offering_h2_on_a_terminating_route_is_valid_with_a_warning_at_the_alpn_key() 
     let checked = portico_config::parse_gateway_checked(&src, path).expect("valid");
     assert!(checked.warnings.is_empty(), "{}", checked.warnings);
 }
+
+#[test]
+fn certificate_warnings_are_reported_and_the_file_loads() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    copy_tree(
+        &manifest_dir().join("tests/invalid/certs"),
+        &dir.path().join("certs"),
+    )?;
+    let key = dir.path().join("certs/good.key");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644))?;
+    let path = dir.path().join("gateway.toml");
+    std::fs::write(
+        &path,
+        "[[listener]]\nbind = \"[::]:443\"\n\n[[certificate]]\ncert = \"certs/good.pem\"\nkey = \"certs/good.key\"\n\n\
+         [[route]]\nhosts = [\"example.org\", \"a.example.org\", \"other.test\"]\nbackend = \"[200::1]:80\"\nterminate_tls = true\n",
+    )?;
+    let checked =
+        portico_config::load_gateway_checked(&path).map_err(|d| anyhow::anyhow!("{d}"))?;
+    assert_eq!(checked.config.certificates.len(), 1);
+    let messages: Vec<&str> = checked
+        .warnings
+        .iter()
+        .map(|d| d.message.as_str())
+        .collect();
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("readable by others; chmod 600")),
+        "{messages:?}"
+    );
+    // example.org and a.example.org are covered (exact and wildcard); other.test is not.
+    let uncovered: Vec<&&str> = messages.iter().filter(|m| m.contains("covers")).collect();
+    assert_eq!(uncovered.len(), 1, "{messages:?}");
+    assert!(uncovered[0].contains("`other.test`"), "{messages:?}");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600))?;
+    let quiet = portico_config::load_gateway_checked(&path).map_err(|d| anyhow::anyhow!("{d}"))?;
+    assert_eq!(quiet.warnings.len(), 1, "{}", quiet.warnings);
+    Ok(())
+}

@@ -21,7 +21,7 @@
 //! Above the stages: [`ops`](crate::ops) serves the admin endpoint,
 //! [`server`](crate::server) wires the stages into a running [`Gateway`]
 //! (one connection: `server::connection`), and [`service`](crate::service)
-//! runs it as a process (signals, systemd, the demo, logging).
+//! runs it as a process (signals, systemd, the demo, logging, `tunnel add`).
 
 pub mod acme;
 mod metrics;
@@ -45,3 +45,4 @@ pub use server::{Gateway, GatewaySettings, StartError};
 pub use service::daemon::{RunError, log_config_warnings, run, run_with};
 pub use service::demo::run_demo;
 pub use service::fd_limit::raise_to_hard as raise_open_file_limit;
+pub use service::tunnel_add::{TunnelAdd, TunnelAddError, TunnelAddOptions, tunnel_add};

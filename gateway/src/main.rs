@@ -1,5 +1,6 @@
 //! `portico-gateway`: run the gateway (`--config FILE`), `check` a
-//! configuration file, or run the self-contained `demo`.
+//! configuration file, add a tunnel client (`tunnel add NAME`), or run the
+//! self-contained `demo`.
 //!
 //! Exit codes: 0 success, 1 configuration or runtime error, 2 usage error.
 
@@ -41,6 +42,57 @@ enum Command {
         #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
     },
+    /// Tunnel clients.
+    Tunnel {
+        #[command(subcommand)]
+        command: TunnelCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TunnelCommand {
+    /// Create a token file for a new tunnel client NAME (mode 0600, beside
+    /// the configuration) and print the [[tunnel]] stanza to add and the
+    /// tunnel client's file.
+    Add {
+        /// The tunnel's name.
+        name: String,
+        /// The gateway address the client dials (host:port); default: the
+        /// [tunnels] bind address, or this host's name.
+        #[arg(long, value_name = "HOST:PORT")]
+        gateway: Option<String>,
+        /// The local service the client delivers to.
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+        to: SocketAddr,
+    },
+}
+
+/// The line between the stanza and the client file in `tunnel add`'s output.
+const CLIENT_FILE_MARK: &str = "# ---- the tunnel client's file ----";
+
+fn tunnel_add(path: &Path, name: &str, options: &portico_gateway::TunnelAddOptions) -> ExitCode {
+    match portico_gateway::tunnel_add(path, name, options) {
+        Ok(added) => {
+            eprintln!(
+                "created {} (mode 0600)
+                 1. add the [[tunnel]] stanza below to {} and reload the gateway (SIGHUP)
+                 2. on the tunnel host, save the client file below, with {} beside it (chmod 600)
+                 3. run: portico-tunnel --config FILE",
+                added.token_file.display(),
+                path.display(),
+                added.token_file.display()
+            );
+            print!(
+                "{}\n{CLIENT_FILE_MARK}\n{}",
+                added.stanza, added.client_file
+            );
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("portico-gateway: {err}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn check(path: &Path) -> ExitCode {
@@ -102,6 +154,15 @@ fn main() -> ExitCode {
     let result = match (cli.command, cli.config) {
         (Some(Command::Demo { listen }), _) => demo(listen),
         (Some(Command::Check), Some(path)) => return check(&path),
+        (
+            Some(Command::Tunnel {
+                command: TunnelCommand::Add { name, gateway, to },
+            }),
+            Some(path),
+        ) => {
+            let options = portico_gateway::TunnelAddOptions { gateway, to };
+            return tunnel_add(&path, &name, &options);
+        }
         (None, Some(path)) => run(path),
         (_, None) => {
             eprintln!("portico-gateway: --config FILE is required (or use `portico-gateway demo`)");

@@ -12,7 +12,7 @@
 //! - `settings` holds the timeouts, limits and windows; `tls` and
 //!   `endpoint` build the rustls/quinn configurations and endpoints, on
 //!   the UDP socket `socket` sets up, failing with the [`EndpointError`] of
-//!   `error`.
+//!   `error`; `fingerprint` pins the gateway's certificate by its SHA-256.
 //! - `accept` (gateway) and `connect` (tunnel client) run the session
 //!   handshake, producing a [`Session`] (`session`); `auth` provides
 //!   constant-time token comparison and the per-source [`FailureLimiter`].
@@ -31,6 +31,7 @@ mod connect;
 mod control;
 mod endpoint;
 mod error;
+mod fingerprint;
 mod header;
 mod refuse;
 mod session;
@@ -50,6 +51,7 @@ pub use endpoint::{
     server_endpoint_with_config,
 };
 pub use error::EndpointError;
+pub use fingerprint::Fingerprint;
 pub use header::{CONNECTED, HeaderError, StreamHeader};
 pub use refuse::RefuseReason;
 pub use session::Session;

@@ -12,6 +12,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, DistinguishedName, RootCertStore, SignatureScheme};
 
 use crate::error::EndpointError;
+use crate::fingerprint::{Fingerprint, FingerprintVerifier};
 
 /// The ALPN protocol name of the link.
 pub const ALPN: &[u8] = b"portico-link/1";
@@ -35,6 +36,10 @@ pub enum Trust {
     CaFile(PathBuf),
     /// These certificates, as for [`Trust::CaFile`].
     Certificates(Vec<CertificateDer<'static>>),
+    /// Exactly the certificate with this SHA-256 fingerprint
+    /// (`gateway_fingerprint = "sha256:…"`), whatever its issuer, name or
+    /// dates; nothing else.
+    Fingerprint(Fingerprint),
 }
 
 /// Reads every certificate in a PEM file, leaf first.
@@ -96,6 +101,29 @@ pub(crate) fn server_tls_with_resolver(
 
 /// The tunnel client's TLS configuration.
 pub(crate) fn client_tls(trust: &Trust) -> Result<rustls::ClientConfig, EndpointError> {
+    let provider = provider();
+    let verifier: Arc<dyn ServerCertVerifier> = match trust {
+        Trust::Fingerprint(pin) => Arc::new(FingerprintVerifier::new(
+            *pin,
+            provider.signature_verification_algorithms,
+        )),
+        _ => Arc::new(chain_verifier(trust, &provider)?),
+    };
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![ALPN.to_vec()];
+    Ok(config)
+}
+
+/// The verifier for trust anchors (system roots or `ca`), with the
+/// certificates of `ca` also pinned.
+fn chain_verifier(
+    trust: &Trust,
+    provider: &Arc<CryptoProvider>,
+) -> Result<GatewayVerifier, EndpointError> {
     let mut roots = RootCertStore::empty();
     let mut pins = Vec::new();
     match trust {
@@ -118,19 +146,12 @@ pub(crate) fn client_tls(trust: &Trust) -> Result<rustls::ClientConfig, Endpoint
                 pins.push(cert.clone());
             }
         }
+        Trust::Fingerprint(_) => {}
     }
     if roots.is_empty() {
         return Err(EndpointError::NoRootCertificates);
     }
-    let provider = provider();
-    let verifier = GatewayVerifier::new(roots, pins, &provider)?;
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13])?
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(verifier))
-        .with_no_client_auth();
-    config.alpn_protocols = vec![ALPN.to_vec()];
-    Ok(config)
+    GatewayVerifier::new(roots, pins, provider)
 }
 
 /// The tunnel client's verifier of the gateway's certificate: a pinned
@@ -387,6 +408,42 @@ mod tests {
             handshake(gateway(&leaf), &trust, "other.test"),
             Err(rustls::Error::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. }
+            ))
+        ));
+    }
+
+    #[test]
+    fn a_fingerprint_pins_exactly_that_certificate() {
+        let id = self_signed_ca_true(&["localhost"]);
+        let other = self_signed_ca_true(&["localhost"]);
+        let trust = Trust::Fingerprint(Fingerprint::of(&id.cert));
+        assert_eq!(handshake(gateway(&id), &trust, "any.name"), Ok(()));
+        assert!(matches!(
+            handshake(gateway(&other), &trust, "localhost"),
+            Err(rustls::Error::InvalidCertificate(_))
+        ));
+    }
+
+    #[test]
+    fn a_fingerprint_pin_still_checks_the_handshake_signature() {
+        let id = self_signed_ca_true(&["localhost"]);
+        let impostor = self_signed_ca_true(&["localhost"]);
+        let signer = provider()
+            .key_provider
+            .load_private_key(impostor.key_der())
+            .unwrap();
+        let certified = CertifiedKey::new(vec![id.cert.clone()], signer);
+        let mut server = rustls::ServerConfig::builder_with_provider(provider())
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .unwrap()
+            .with_no_client_auth()
+            .with_cert_resolver(Arc::new(SingleCertAndKey::from(certified)));
+        server.alpn_protocols = vec![ALPN.to_vec()];
+        let trust = Trust::Fingerprint(Fingerprint::of(&id.cert));
+        assert!(matches!(
+            handshake(server, &trust, "localhost"),
+            Err(rustls::Error::InvalidCertificate(
+                CertificateError::BadSignature
             ))
         ));
     }

@@ -155,6 +155,7 @@ pub fn config(
         name: "home".to_string(),
         token: Secret::new(token.to_vec()),
         ca: Some(pki.ca.ca()),
+        gateway_fingerprint: None,
         link: LinkTuning::default(),
         tun: None,
         services,

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use portico_config::TunnelConfig;
 use portico_link::{
-    ConnectError, EndpointError, HEADER_VERSION, Hello, RefuseReason, Trust, client_endpoint,
-    connect_session,
+    ConnectError, EndpointError, Fingerprint, HEADER_VERSION, Hello, RefuseReason, Trust,
+    client_endpoint, connect_session,
 };
 use tokio::time::timeout;
 
@@ -27,6 +27,8 @@ pub(crate) struct Identity {
     pub token: Vec<u8>,
     /// The CA file for the gateway's certificate (`None`: system roots).
     pub ca: Option<PathBuf>,
+    /// The pinned SHA-256 of the gateway's certificate (`gateway_fingerprint`).
+    pub fingerprint: Option<[u8; 32]>,
 }
 
 impl Identity {
@@ -37,6 +39,7 @@ impl Identity {
             name: config.name.clone(),
             token: config.token.expose().to_vec(),
             ca: config.ca.clone(),
+            fingerprint: config.gateway_fingerprint,
         }
     }
 }
@@ -105,9 +108,17 @@ impl AttemptError {
 
 /// What to do when the gateway's certificate is not accepted, for the log
 /// line; `ca` is the configured CA file (`None`: the system's roots).
-pub(crate) fn certificate_advice(ca: Option<&Path>) -> String {
+pub(crate) fn certificate_advice(ca: Option<&Path>, fingerprint: Option<&[u8; 32]>) -> String {
     let compare = "compare `openssl x509 -noout -fingerprint -sha256 -in FILE` of it \
                    and of the gateway's `[tunnels]` cert";
+    if let Some(pin) = fingerprint {
+        return format!(
+            "`gateway_fingerprint` ({}) must be the SHA-256 of the certificate the gateway \
+             presents; the gateway logs its fingerprint at start (`tunnel link certificate`), \
+             and `portico-gateway tunnel add` prints it",
+            Fingerprint(*pin)
+        );
+    }
     match ca {
         Some(path) => format!(
             "`ca` ({}) must hold the certificate the gateway presents (its `[tunnels]` cert) \
@@ -167,9 +178,10 @@ pub(crate) async fn connect(
         SocketAddr::V4(_) => SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
         SocketAddr::V6(_) => SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0)),
     };
-    let trust = match &identity.ca {
-        Some(path) => Trust::CaFile(path.clone()),
-        None => Trust::SystemRoots,
+    let trust = match (&identity.ca, identity.fingerprint) {
+        (_, Some(pin)) => Trust::Fingerprint(Fingerprint(pin)),
+        (Some(path), None) => Trust::CaFile(path.clone()),
+        (None, None) => Trust::SystemRoots,
     };
     let endpoint = client_endpoint(bind, &trust, &settings.link)?;
     let hello = Hello {

@@ -3,7 +3,6 @@
 //! client stops; between attempts wait with capped exponential back-off.
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -218,7 +217,7 @@ impl Client {
                 },
                 Err(error) => {
                     let retry_in = backoff.next_delay(jitter());
-                    self.attempt_failed(&error, identity.ca.as_deref(), retry_in);
+                    self.attempt_failed(&error, &identity, retry_in);
                     retry_in
                 }
             };
@@ -322,9 +321,9 @@ impl Client {
     }
 
     /// Logs a failed attempt once, at error level for a refusal or a
-    /// certificate not accepted (with what to do; `ca` is the configured
-    /// CA file).
-    fn attempt_failed(&self, error: &AttemptError, ca: Option<&Path>, retry_in: Duration) {
+    /// certificate not accepted (with what to do, from the `ca` or
+    /// `gateway_fingerprint` of `identity`).
+    fn attempt_failed(&self, error: &AttemptError, identity: &Identity, retry_in: Duration) {
         match error.refusal() {
             Some(reason) => {
                 tracing::error!(%reason, ?retry_in, "the gateway refused the session: {error}")
@@ -332,7 +331,7 @@ impl Client {
             None if error.certificate_rejected() => tracing::error!(
                 ?retry_in,
                 "the gateway's certificate is not accepted: {error}; {}",
-                attempt::certificate_advice(ca)
+                attempt::certificate_advice(identity.ca.as_deref(), identity.fingerprint.as_ref())
             ),
             None => tracing::warn!(?retry_in, "cannot reach the gateway: {error}"),
         }

@@ -45,6 +45,12 @@ impl CertResolver {
         self.certs.load().get(name).cloned()
     }
 
+    /// The certificate served to handshakes without SNI: the first
+    /// configured name's.
+    pub(crate) fn default_key(&self) -> Option<Arc<CertifiedKey>> {
+        self.get(&self.default_name)
+    }
+
     /// A TLS server configuration that uses this resolver, built with the ring
     /// provider explicitly (never the process default), with the given ALPN
     /// protocols.

@@ -1,5 +1,5 @@
 //! The copy between any byte stream (a terminated TLS connection) and its
-//! TCP backend: the prefix (an optional PROXY header) to the backend first,
+//! backend (TCP, or TLS again): the prefix (an optional PROXY header) to the backend first,
 //! then both directions as two copy loops until both are done, carrying
 //! half-close (TLS `close_notify` ↔ TCP FIN), with an optional idle
 //! timeout, counting bytes each way.
@@ -9,7 +9,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
 use super::types::{End, IdleClock, Totals};
@@ -52,9 +51,9 @@ where
 /// Copies between `client` and `backend` after writing `prefix` to the
 /// backend. Ends when both ways are done, on the first error, after `idle`
 /// without a byte (if set), or when `cancel` fires.
-pub(crate) async fn copy<C>(
+pub(crate) async fn copy<C, B>(
     client: C,
-    mut backend: TcpStream,
+    mut backend: B,
     prefix: Vec<u8>,
     idle: Option<Duration>,
     metrics: &ListenerMetrics,
@@ -62,6 +61,7 @@ pub(crate) async fn copy<C>(
 ) -> io::Result<Totals>
 where
     C: AsyncRead + AsyncWrite,
+    B: AsyncRead + AsyncWrite + Unpin,
 {
     let clock = IdleClock::new();
     let to_backend = AtomicU64::new(0);
@@ -72,7 +72,7 @@ where
         metrics.add_to_backend(prefix.len() as u64);
     }
     let (client_read, client_write) = tokio::io::split(client);
-    let (backend_read, backend_write) = backend.into_split();
+    let (backend_read, backend_write) = tokio::io::split(backend);
     let work = async {
         tokio::try_join!(
             copy_one_way(

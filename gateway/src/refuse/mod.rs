@@ -19,7 +19,7 @@ use crate::metrics::{Metrics, Outcome, protocol_label};
 mod answer;
 mod log_limit;
 
-pub(crate) use answer::{ANSWER_WRITE_TIMEOUT, Reason, XmppHints, send_and_close};
+pub(crate) use answer::{ANSWER_WRITE_TIMEOUT, Reason, XmppHints, answer, send_and_close};
 use log_limit::{LogLimit, Verdict};
 
 /// Everything logged and counted about one refusal.

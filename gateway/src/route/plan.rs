@@ -4,7 +4,7 @@
 
 use std::net::IpAddr;
 
-use portico_config::model::{Backend, Http01, ProxyVersion, Target};
+use portico_config::model::{Backend, BackendTls, Http01, ProxyVersion, Target};
 use portico_sniff::{Detection, Error as SniffError, Hostname, Protocol, ProtocolSet, ProxyTarget};
 
 use super::http01::{self, Decision};
@@ -79,14 +79,27 @@ pub fn classify(
     }
 }
 
+/// What a terminating route does with a TLS connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TerminatePlan {
+    /// Where the plaintext goes.
+    pub backend: Backend,
+    /// The PROXY header sent to the backend first.
+    pub proxy_protocol: Option<ProxyVersion>,
+    /// The ALPN protocols offered to the client.
+    pub alpn: Vec<Vec<u8>>,
+    /// TLS again to the backend (`backend_tls = true`).
+    pub backend_tls: Option<BackendTls>,
+}
+
 /// Where a decided connection goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Plan {
     /// To this backend, with this PROXY header.
     Forward(Backend, Option<ProxyVersion>),
-    /// Complete TLS here (offering these ALPN protocols), then forward the
-    /// plaintext to this backend with this PROXY header.
-    Terminate(Backend, Option<ProxyVersion>, Vec<Vec<u8>>),
+    /// Complete TLS here, then forward the plaintext (boxed: few
+    /// connections take this way).
+    Terminate(Box<TerminatePlan>),
     /// Answer with these bytes (the gateway's own HTTP-01 challenge) and close.
     Answer(Vec<u8>),
     /// Into the tunnel of this name; for an `exit = true` route, with the
@@ -150,7 +163,12 @@ fn plan_plain(route: &RouteEntry, detection: &Detection) -> Plan {
                 backend.port = backend.port.or(Some(port));
             }
             if route.terminate_tls && detection.protocol == Protocol::Tls {
-                Plan::Terminate(backend, route.proxy_protocol, route.alpn.clone())
+                Plan::Terminate(Box::new(TerminatePlan {
+                    backend,
+                    proxy_protocol: route.proxy_protocol,
+                    alpn: route.alpn.clone(),
+                    backend_tls: route.backend_tls.clone(),
+                }))
             } else {
                 Plan::Forward(backend, route.proxy_protocol)
             }
@@ -320,6 +338,7 @@ mod tests {
             terminate_tls,
             alpn: portico_config::model::Route::default_alpn(),
             access: Default::default(),
+            backend_tls: None,
         };
         State {
             routes: RouteTable::build(&[route], true).expect("table"),
@@ -428,11 +447,12 @@ mod tests {
         tls.http = None;
         assert_eq!(
             plan(&s, &tls, None),
-            Plan::Terminate(
-                web.clone(),
-                Some(ProxyVersion::V2),
-                vec![b"http/1.1".to_vec()]
-            )
+            Plan::Terminate(Box::new(TerminatePlan {
+                backend: web.clone(),
+                proxy_protocol: Some(ProxyVersion::V2),
+                alpn: vec![b"http/1.1".to_vec()],
+                backend_tls: None,
+            }))
         );
         assert_eq!(
             plan(&s, &detection("app.test", "/"), None),

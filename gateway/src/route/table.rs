@@ -10,15 +10,17 @@
 use std::collections::HashMap;
 
 use portico_config::HostPattern;
-use portico_config::model::{Access, ProxyVersion, Route, Target};
+use portico_config::model::{Access, BackendTls, ProxyVersion, Route, Target};
 use portico_sniff::{Hostname, Protocol, ProtocolSet};
 
 /// Why a route table cannot be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RouteError {
     /// A route asks the gateway to complete TLS but the gateway has no
-    /// `[acme]` certificates.
-    #[error("route for {route}: terminate_tls = true needs an [acme] section for the certificate")]
+    /// certificates (`[acme]` or `[[certificate]]`).
+    #[error(
+        "route for {route}: terminate_tls = true needs a certificate: an [acme] section or a [[certificate]]"
+    )]
     TerminateTlsWithoutAcme {
         /// The route's host patterns, for the message.
         route: String,
@@ -49,6 +51,8 @@ pub struct RouteEntry {
     pub terminate_tls: bool,
     /// ALPN protocols offered when terminating, in preference order.
     pub alpn: Vec<Vec<u8>>,
+    /// TLS again to the backend of a terminating route.
+    pub backend_tls: Option<BackendTls>,
     /// Who may use the route and what they may ask of it.
     pub access: Access,
 }
@@ -84,8 +88,9 @@ pub struct RouteTable {
 
 impl RouteTable {
     /// Builds the table from routes in file order; `terminate_tls` routes
-    /// need `acme` (the gateway runs an ACME manager) and a backend target.
-    pub fn build(routes: &[Route], acme: bool) -> Result<RouteTable, RouteError> {
+    /// need `certificates` (`[acme]` or `[[certificate]]`) and a backend
+    /// target.
+    pub fn build(routes: &[Route], certificates: bool) -> Result<RouteTable, RouteError> {
         let mut table = RouteTable::default();
         for route in routes {
             let label = route
@@ -94,7 +99,7 @@ impl RouteTable {
                 .map(HostPattern::to_string)
                 .collect::<Vec<_>>()
                 .join(",");
-            if route.terminate_tls && !acme {
+            if route.terminate_tls && !certificates {
                 return Err(RouteError::TerminateTlsWithoutAcme { route: label });
             }
             if route.terminate_tls && matches!(route.target, Target::Tunnel(_)) {
@@ -109,6 +114,7 @@ impl RouteTable {
                 terminate_tls: route.terminate_tls,
                 alpn: route.alpn.iter().map(|p| p.as_bytes().to_vec()).collect(),
                 access: route.access.clone(),
+                backend_tls: route.backend_tls.clone(),
             });
             for pattern in &route.hosts {
                 match pattern {
@@ -216,6 +222,7 @@ mod tests {
             terminate_tls: false,
             alpn: portico_config::model::Route::default_alpn(),
             access: Default::default(),
+            backend_tls: None,
         }
     }
 

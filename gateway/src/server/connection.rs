@@ -231,12 +231,19 @@ async fn prepare(
     drop(state);
     let (backend, proxy_version) = match plan {
         Plan::Forward(backend, version) => (backend, version),
-        Plan::Terminate(backend, version, alpn) => {
-            let target = (backend, version, alpn);
-            let terminator = shared.acme.as_ref().map(|a| &a.terminator);
+        Plan::Terminate(target) => {
+            let tls = &shared.tls;
             // Boxed: the handshake's state is large and only these
             // connections need it.
-            Box::pin(terminate::serve(stream, peeked, target, terminator, scope)).await;
+            Box::pin(terminate::serve(
+                stream,
+                peeked,
+                *target,
+                &tls.terminator,
+                &tls.backend,
+                scope,
+            ))
+            .await;
             return None;
         }
         Plan::Tunnel(name, exit) => {

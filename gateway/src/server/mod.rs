@@ -34,7 +34,7 @@ mod shared;
 use connection::handle;
 pub use error::StartError;
 pub use shared::GatewaySettings;
-use shared::{AcmeSide, Shared};
+use shared::{AcmeSide, Shared, TlsSide};
 
 /// After the grace period, how long closing the remaining connections may take.
 pub const HARD_STOP_WAIT: Duration = Duration::from_secs(5);
@@ -81,7 +81,17 @@ impl Gateway {
         gateway_settings: GatewaySettings,
     ) -> Result<Arc<Gateway>, StartError> {
         let acme = AcmeSide::start(config.acme.as_ref(), &gateway_settings)?;
-        let routes = RouteTable::build(&config.routes, acme.is_some())?;
+        let routes = RouteTable::build(
+            &config.routes,
+            acme.is_some() || !config.certificates.is_empty(),
+        )?;
+        let handshake_timeout = config
+            .acme
+            .as_ref()
+            .map_or(Acme::DEFAULT_TLS_HANDSHAKE_TIMEOUT, |a| {
+                a.tls_handshake_timeout
+            });
+        let tls = TlsSide::new(&config.certificates, acme.as_ref(), handshake_timeout)?;
         let metrics = Arc::new(Metrics::default());
         if let Some(acme) = &acme {
             metrics.set_acme(acme.manager.clone());
@@ -116,6 +126,7 @@ impl Gateway {
             hard_stop: CancellationToken::new(),
             tunnels: Arc::clone(&tunnels),
             acme: acme.clone(),
+            tls,
             refusals: Refusals::new(Arc::clone(&metrics), config.limits.refusal_log_rate),
         });
         let admin_listener = match &config.admin {
@@ -316,14 +327,17 @@ impl Gateway {
         &self.shared.metrics
     }
 
-    /// Applies a new validated configuration: routes and HTTP-01 settings
-    /// are swapped at once, listeners added or removed by bind address and
+    /// Applies a new validated configuration: routes, HTTP-01 settings and
+    /// the `[[certificate]]` pairs are swapped at once, listeners added or removed by bind address and
     /// kept ones take their new settings; the `[[tunnel]]` set is swapped
     /// (see [`TunnelRegistry::set_clients`]). On error nothing changes.
     /// `[limits]`, `[admin]`, `[tunnels]` and `[acme]` keep their values
     /// from start (a changed `[acme]` is logged: it needs a restart).
     pub fn apply(&self, config: GatewayConfig) -> Result<(), StartError> {
-        let routes = RouteTable::build(&config.routes, self.shared.acme.is_some())?;
+        let routes = RouteTable::build(
+            &config.routes,
+            self.shared.acme.is_some() || !config.certificates.is_empty(),
+        )?;
         let mut new = Vec::new();
         {
             let listeners = self
@@ -351,6 +365,7 @@ impl Gateway {
             ),
         }));
         self.shared.tunnels.set_clients(&config.tunnel);
+        self.shared.tls.reload(&config.certificates);
         if config.acme != self.acme_config {
             tracing::warn!("[acme] changed; restart needed for the change to take effect");
         }

@@ -1,13 +1,14 @@
-//! What every connection of a running gateway shares ([`Shared`]), and the
-//! gateway's `[acme]` side as the connections use it ([`AcmeSide`]): the
-//! manager (whose challenges the HTTP listeners answer) and the TLS
-//! acceptor of `terminate_tls` routes, both started from the configuration
-//! with [`GatewaySettings`].
+//! What every connection of a running gateway shares ([`Shared`]), the
+//! gateway's `[acme]` side as the connections use it ([`AcmeSide`]: the
+//! manager, whose challenges the HTTP listeners answer, started from the
+//! configuration with [`GatewaySettings`]) and the TLS of `terminate_tls`
+//! routes ([`TlsSide`]: the acceptor serving the `[[certificate]]` and
+//! `[acme]` certificates, and the connector for `backend_tls`).
 
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use portico_config::model::Acme;
+use portico_config::model::{Acme, Certificate};
 use portico_link::FailureLimiter;
 use portico_sniff::Limits;
 use rustls::server::ResolvesServerCert;
@@ -16,10 +17,11 @@ use tokio_util::sync::CancellationToken;
 use super::error::StartError;
 use crate::accept::ConnectionLimits;
 use crate::acme::{AcmeManager, AcmeSettings};
+use crate::connect::BackendTlsConnector;
 use crate::metrics::Metrics;
 use crate::refuse::Refusals;
 use crate::route::State;
-use crate::terminate::Terminator;
+use crate::terminate::{SniResolver, Terminator};
 use crate::tunnel::TunnelRegistry;
 
 /// What every connection shares.
@@ -37,8 +39,10 @@ pub(crate) struct Shared {
     pub hard_stop: CancellationToken,
     /// Configured tunnel clients and their live sessions.
     pub tunnels: Arc<TunnelRegistry>,
-    /// The ACME manager and its TLS acceptor, when `[acme]` is configured.
+    /// The ACME manager, when `[acme]` is configured.
     pub acme: Option<AcmeSide>,
+    /// TLS on terminating routes.
+    pub tls: TlsSide,
     /// The refusal path (its log cap: `[limits] refusal_log_rate`).
     pub refusals: Refusals,
     /// Failed proxy logins per client address, kept across reloads.
@@ -57,13 +61,45 @@ pub struct GatewaySettings {
 pub(crate) struct AcmeSide {
     /// Its pending HTTP-01 challenges are answered on the HTTP listeners.
     pub manager: AcmeManager,
-    /// Completes TLS on `terminate_tls` routes.
+}
+
+/// TLS on `terminate_tls` routes.
+#[derive(Debug)]
+pub(crate) struct TlsSide {
+    /// Completes the client's handshake with the certificate its SNI names.
     pub terminator: Terminator,
+    /// TLS to backends of routes with `backend_tls = true`.
+    pub backend: BackendTlsConnector,
+}
+
+impl TlsSide {
+    /// Serves `certificates` and, with `[acme]`, its certificates.
+    pub(crate) fn new(
+        certificates: &[Certificate],
+        acme: Option<&AcmeSide>,
+        handshake_timeout: std::time::Duration,
+    ) -> Result<TlsSide, StartError> {
+        let resolver = Arc::new(SniResolver::new(
+            certificates,
+            acme.map(|a| a.manager.resolver()),
+        ));
+        Ok(TlsSide {
+            terminator: Terminator::new(&resolver, handshake_timeout)?,
+            backend: BackendTlsConnector::default(),
+        })
+    }
+
+    /// A reload: new handshakes get `certificates`; backend trust is
+    /// rebuilt from the new routes at their next connection.
+    pub(crate) fn reload(&self, certificates: &[Certificate]) {
+        self.terminator.resolver().set_certificates(certificates);
+        self.backend.clear();
+    }
 }
 
 impl AcmeSide {
     /// Starts the manager for `[acme]` (serving the stored certificates, no
-    /// network request yet) and the acceptor; `None` without `[acme]`.
+    /// network request yet); `None` without `[acme]`.
     pub(crate) fn start(
         config: Option<&Acme>,
         settings: &GatewaySettings,
@@ -72,11 +108,7 @@ impl AcmeSide {
             return Ok(None);
         };
         let manager = AcmeManager::start(config, settings.acme.clone())?;
-        let terminator = Terminator::new(&manager.resolver(), config.tls_handshake_timeout)?;
-        Ok(Some(AcmeSide {
-            manager,
-            terminator,
-        }))
+        Ok(Some(AcmeSide { manager }))
     }
 
     /// The certificate resolver for the tunnel link (`[tunnels] acme = true`).

@@ -1,40 +1,50 @@
 //! Stage 7, terminating TLS on `terminate_tls` routes: the gateway
-//! completes the handshake with its `[acme]` certificate ([`terminator`],
-//! over [`replay`], which gives the acceptor the peeked ClientHello first),
-//! connects the backend, then copies plaintext both ways
-//! ([`crate::forward::stream`]).
+//! completes the handshake with the certificate the SNI names among the
+//! `[[certificate]]` and `[acme]` ones ([`sni`], [`terminator`], over
+//! [`replay`], which gives the acceptor the peeked ClientHello first),
+//! connects the backend (with TLS again for `backend_tls = true`), then
+//! copies plaintext both ways ([`crate::forward::stream`]).
 
-use portico_config::model::{Backend, ProxyVersion};
 use portico_sniff::{Hostname, Protocol};
+use tokio::io::AsyncWriteExt as _;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
 use crate::accept::Peeked;
-use crate::connect::{connect, proxy_header};
+use crate::connect::{BackendTlsConnector, connect, proxy_header};
 use crate::forward::stream;
 use crate::metrics::Outcome;
-use crate::refuse::{Reason, Refusal, Scope};
+use crate::refuse::{Reason, Refusal, Scope, XmppHints, answer, send_and_close};
+use crate::route::TerminatePlan;
 
 mod replay;
+mod sni;
 mod terminator;
 
+pub(crate) use sni::SniResolver;
 pub(crate) use terminator::Terminator;
 
-/// Where a terminated connection goes: the backend, the PROXY header to
-/// send it, and the ALPN protocols to offer the client.
-pub(crate) type Target = (Backend, Option<ProxyVersion>, Vec<Vec<u8>>);
-
 /// A `terminate_tls` route: the TLS handshake here (the peeked bytes replayed
-/// first), then the plaintext to `backend` with the optional PROXY header.
-/// A failed handshake or an unreachable backend closes the connection,
-/// logged and counted as a refusal; without a terminator (no `[acme]`)
-/// the connection is refused as unroutable.
+/// first), then the plaintext to the backend with the optional PROXY header
+/// (and TLS again with `backend_tls`). A failed handshake closes the
+/// connection; a backend that cannot be reached (or whose TLS does not
+/// verify) gets `502 Bad Gateway` inside the client's TLS when it chose
+/// `http/1.1`, else a `close_notify`; each is logged and counted as a
+/// refusal.
 pub(crate) async fn serve(
     stream: TcpStream,
     peeked: Peeked,
-    (backend, proxy_version, alpn): Target,
-    terminator: Option<&Terminator>,
+    plan: TerminatePlan,
+    terminator: &Terminator,
+    backend_tls: &BackendTlsConnector,
     scope: Scope<'_>,
 ) {
+    let TerminatePlan {
+        backend,
+        proxy_protocol: proxy_version,
+        alpn,
+        backend_tls: tls_settings,
+    } = plan;
     let client = peeked.client;
     let host = peeked.detection.host.clone();
     let name = host.as_ref().map(Hostname::as_str).unwrap_or("-");
@@ -49,10 +59,6 @@ pub(crate) async fn serve(
         scope
             .refusals
             .record(scope.listener, &refusal, Outcome::Refused);
-    };
-    let Some(terminator) = terminator else {
-        refused(Reason::NoRoute, "terminate_tls without [acme]");
-        return;
     };
     let settings = scope.settings;
     let local_port = stream
@@ -79,38 +85,59 @@ pub(crate) async fn serve(
         connected = connect(&backend, local_port, settings.connect_timeout) => connected,
         () = scope.hard_stop.cancelled() => return,
     };
-    let backend_stream = match connected {
+    let chosen = tls.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
+    let mut tls = tls;
+    let mut backend_stream = match connected {
         Ok(s) => s,
         Err(err) => {
             refused(Reason::Unreachable, &err.to_string());
-            let mut tls = tls;
-            let _ = tokio::time::timeout(
-                settings.connect_timeout,
-                tokio::io::AsyncWriteExt::shutdown(&mut tls),
-            )
-            .await;
+            backend_failed(&mut tls, chosen.as_deref()).await;
             return;
         }
     };
-    let alpn = tls
-        .get_ref()
-        .1
-        .alpn_protocol()
+    let alpn = chosen
+        .as_deref()
         .map(|p| String::from_utf8_lossy(p).into_owned());
     tracing::debug!(client = %client, name, backend = %backend.host, alpn, "terminated; forwarding plaintext");
-    scope
-        .listener
-        .metrics
-        .count_connection(Some(Protocol::Tls), Outcome::Forwarded);
-    let copied = stream::copy(
-        tls,
-        backend_stream,
-        prefix,
-        settings.idle_timeout,
-        &scope.listener.metrics,
-        scope.hard_stop.clone(),
-    )
-    .await;
+    let copied = match tls_settings {
+        None => forward(tls, backend_stream, prefix, scope).await,
+        Some(tls_settings) => {
+            // The PROXY header goes in the clear, before the backend's TLS.
+            if !prefix.is_empty() {
+                let sent = tokio::time::timeout(
+                    settings.connect_timeout,
+                    backend_stream.write_all(&prefix),
+                )
+                .await;
+                if !matches!(sent, Ok(Ok(()))) {
+                    refused(
+                        Reason::Unreachable,
+                        "backend closed before the PROXY header",
+                    );
+                    backend_failed(&mut tls, chosen.as_deref()).await;
+                    return;
+                }
+            }
+            let handshake = tokio::select! {
+                done = backend_tls.connect(
+                    backend_stream,
+                    &backend,
+                    &tls_settings,
+                    chosen.clone(),
+                    terminator.handshake_timeout(),
+                ) => done,
+                () = scope.hard_stop.cancelled() => return,
+            };
+            match handshake {
+                Ok(secured) => forward(tls, secured, Vec::new(), scope).await,
+                Err(err) => {
+                    refused(Reason::Unreachable, &err.to_string());
+                    backend_failed(&mut tls, chosen.as_deref()).await;
+                    return;
+                }
+            }
+        }
+    };
     match copied {
         Ok(totals) => tracing::debug!(
             client = %client,
@@ -124,4 +151,50 @@ pub(crate) async fn serve(
             tracing::debug!(client = %client, name, error = %err, "connection ended with an error");
         }
     }
+}
+
+/// Copies between the terminated client and its backend, counted as
+/// forwarded.
+async fn forward<C, B>(
+    client: C,
+    backend: B,
+    prefix: Vec<u8>,
+    scope: Scope<'_>,
+) -> std::io::Result<crate::forward::Totals>
+where
+    C: AsyncRead + AsyncWrite,
+    B: AsyncRead + AsyncWrite + Unpin,
+{
+    scope
+        .listener
+        .metrics
+        .count_connection(Some(Protocol::Tls), Outcome::Forwarded);
+    stream::copy(
+        client,
+        backend,
+        prefix,
+        scope.settings.idle_timeout,
+        &scope.listener.metrics,
+        scope.hard_stop.clone(),
+    )
+    .await
+}
+
+/// Tells a terminated client that its backend failed: `502 Bad Gateway`
+/// when it chose `http/1.1` by ALPN, then `close_notify` (both bounded in
+/// time by [`send_and_close`]).
+async fn backend_failed<S>(tls: &mut S, chosen: Option<&[u8]>)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let bad_gateway = (chosen == Some(b"http/1.1".as_slice()))
+        .then(|| {
+            answer(
+                Some(Protocol::Http),
+                Reason::Unreachable,
+                &XmppHints::default(),
+            )
+        })
+        .flatten();
+    send_and_close(tls, bad_gateway.as_deref()).await;
 }

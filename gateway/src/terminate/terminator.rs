@@ -1,5 +1,5 @@
-//! The gateway's TLS handshake for `terminate_tls` routes: the `[acme]`
-//! certificate the SNI names, one acceptor per offered ALPN list, the
+//! The gateway's TLS handshake for `terminate_tls` routes: the certificate
+//! the SNI names ([`super::sni`]), one acceptor per offered ALPN list, the
 //! peeked ClientHello replayed to the acceptor first, the handshake bounded
 //! by a timeout.
 
@@ -13,7 +13,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 
 use super::replay::Replay;
-use crate::acme::CertResolver;
+use super::sni::SniResolver;
 
 /// Most distinct ALPN lists whose TLS configuration is kept; a further
 /// list gets a configuration built for its handshake alone.
@@ -33,10 +33,10 @@ pub(crate) enum HandshakeError {
     Failed(#[from] io::Error),
 }
 
-/// Completes TLS handshakes with the ACME manager's certificates.
+/// Completes TLS handshakes with the certificates of [`SniResolver`].
 #[derive(Clone)]
 pub(crate) struct Terminator {
-    resolver: Arc<CertResolver>,
+    resolver: Arc<SniResolver>,
     /// One acceptor per ALPN list (routes differ only in what they offer).
     acceptors: Arc<Mutex<HashMap<Vec<Vec<u8>>, TlsAcceptor>>>,
     handshake_timeout: Duration,
@@ -51,11 +51,11 @@ impl std::fmt::Debug for Terminator {
 }
 
 impl Terminator {
-    /// Serves `resolver`'s certificates (SNI picks one; a renewed one
-    /// serves the next handshake). Checks that rustls accepts the
-    /// configuration.
+    /// Serves `resolver`'s certificates (SNI picks one; a renewed or
+    /// reloaded one serves the next handshake). Checks that rustls accepts
+    /// the configuration.
     pub(crate) fn new(
-        resolver: &Arc<CertResolver>,
+        resolver: &Arc<SniResolver>,
         handshake_timeout: Duration,
     ) -> Result<Self, rustls::Error> {
         resolver.server_config(Vec::new())?;
@@ -64,6 +64,17 @@ impl Terminator {
             acceptors: Arc::default(),
             handshake_timeout,
         })
+    }
+
+    /// The bound on a TLS handshake (also used for the backend's, with
+    /// `backend_tls`).
+    pub(crate) fn handshake_timeout(&self) -> Duration {
+        self.handshake_timeout
+    }
+
+    /// The certificates it serves.
+    pub(crate) fn resolver(&self) -> &SniResolver {
+        &self.resolver
     }
 
     /// The acceptor offering `alpn`.
@@ -110,10 +121,8 @@ mod tests {
 
     /// A resolver serving a self-signed certificate for `a.test`, and that
     /// certificate (DER) for the client to trust.
-    fn resolver() -> anyhow::Result<(
-        Arc<CertResolver>,
-        rustls::pki_types::CertificateDer<'static>,
-    )> {
+    fn resolver() -> anyhow::Result<(Arc<SniResolver>, rustls::pki_types::CertificateDer<'static>)>
+    {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let signing = rcgen::KeyPair::generate()?;
         let cert =
@@ -121,8 +130,9 @@ mod tests {
         let pem = format!("{}{}", cert.pem(), signing.serialize_pem());
         let loaded =
             parse_bundle("a.test", pem.as_bytes(), &provider).map_err(anyhow::Error::msg)?;
-        let resolver = Arc::new(CertResolver::new("a.test".into(), provider));
-        resolver.install("a.test", loaded.key);
+        let acme = Arc::new(crate::acme::CertResolver::new("a.test".into(), provider));
+        acme.install("a.test", loaded.key);
+        let resolver = Arc::new(SniResolver::new(&[], Some(acme)));
         Ok((resolver, cert.der().clone()))
     }
 

@@ -40,6 +40,9 @@ pub enum TunnelStartError {
     /// The certificate, key or UDP socket could not be set up.
     #[error("[tunnels]: {0}")]
     Endpoint(#[from] EndpointError),
+    /// The generated link certificate could not be made or read.
+    #[error("[tunnels]: {0}")]
+    Identity(#[from] super::identity::IdentityError),
 }
 
 /// The running tunnel endpoint.
@@ -73,6 +76,15 @@ impl LinkServer {
             LinkCert::Files { cert, key } => {
                 let (cert, key) = (load_cert_chain(cert)?, load_private_key(key)?);
                 server_endpoint(config.bind, cert, key, &settings)?
+            }
+            LinkCert::Generated { storage } => {
+                let identity = super::identity::load_or_create(storage)?;
+                tracing::info!(
+                    cert = %identity.cert_path.display(),
+                    fingerprint = %identity.fingerprint,
+                    "tunnel link certificate (self-signed; clients pin it by gateway_fingerprint)"
+                );
+                server_endpoint(config.bind, vec![identity.cert], identity.key, &settings)?
             }
         };
         let local = endpoint

@@ -7,9 +7,11 @@
 //! name's sessions. [`deliver`] takes a connection whose route names a
 //! tunnel, opens a stream on a live session and relays the bytes
 //! ([`crate::forward::quic`]). [`probe`] finds sessions whose client died
-//! without closing.
+//! without closing. [`identity`] makes and keeps the self-signed link
+//! certificate of a `[tunnels]` section without `cert`/`key`.
 
 mod deliver;
+pub mod identity;
 mod listen;
 mod probe;
 mod registry;

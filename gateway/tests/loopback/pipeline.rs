@@ -42,6 +42,7 @@ pub(crate) fn route(hosts: &[&str], backend: SocketAddr) -> Route {
         terminate_tls: false,
         alpn: portico_config::model::Route::default_alpn(),
         access: Default::default(),
+        backend_tls: None,
     }
 }
 
@@ -64,6 +65,7 @@ pub(crate) fn config(routes: Vec<Route>) -> GatewayConfig {
         routes,
         http01: None,
         acme: None,
+        certificates: Vec::new(),
         tunnels: None,
         tunnel: Vec::new(),
         admin: None,

@@ -82,6 +82,7 @@ pub(crate) fn tunnel_route() -> Route {
         terminate_tls: false,
         alpn: portico_config::model::Route::default_alpn(),
         access: Default::default(),
+        backend_tls: None,
     }
 }
 

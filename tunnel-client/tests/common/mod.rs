@@ -176,6 +176,7 @@ pub fn config(
         name: "home".to_string(),
         token: Secret::new(token.to_vec()),
         ca: Some(pki.ca.path().to_path_buf()),
+        gateway_fingerprint: None,
         link: LinkTuning::default(),
         tun: None,
         services,
