@@ -8,7 +8,10 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use portico_sniff::proxy::{self, ProxyError, ProxyHeader};
-use portico_sniff::{Detection, Error, Limits, Protocol, ProtocolSet, Status, detect};
+use portico_sniff::socks5::{self, Request, Socks5Error};
+use portico_sniff::{
+    Credentials, Detection, Error, Limits, Protocol, ProtocolSet, ProxyTarget, Status, detect,
+};
 
 /// Inputs up to this many bytes are also fed one byte per read.
 pub const BYTEWISE_MAX: usize = 96;
@@ -70,9 +73,28 @@ fn check_answer(answer: &Answer, protocol: Protocol, len: usize, limits: &Limits
         Ok(Status::Complete(d)) => {
             assert_eq!(d.protocol, protocol);
             assert!(d.consume <= len, "consume {} > {len}", d.consume);
-            assert_eq!(d.consume > 0, protocol == Protocol::Dial);
+            // The gateway answers dial lines, CONNECT heads and SOCKS5
+            // greetings itself and drops them; everything else is forwarded.
+            let answered = matches!(
+                protocol,
+                Protocol::Dial | Protocol::Connect | Protocol::Socks5
+            );
+            assert_eq!(d.consume > 0, answered);
             assert_eq!(d.tls.is_some(), protocol == Protocol::Tls);
             assert_eq!(d.http.is_some(), protocol == Protocol::Http);
+            assert_eq!(d.connect.is_some(), protocol == Protocol::Connect);
+            assert_eq!(d.socks5.is_some(), protocol == Protocol::Socks5);
+            match (protocol, &d.connect) {
+                (Protocol::Ssh | Protocol::Socks5, _) => {
+                    assert_eq!((&d.host, d.port), (&None, None));
+                }
+                (Protocol::Connect, Some(request)) => {
+                    assert_eq!(d.host, Some(request.target.to_hostname()));
+                    assert_eq!(d.port, Some(request.port));
+                    assert_ne!(request.port, 0);
+                }
+                _ => {}
+            }
         }
         Ok(Status::Partial) => {
             assert!(len < limits.max_peek(), "Partial after max_peek bytes");
@@ -177,5 +199,267 @@ pub fn check_proxy_round_trip(data: &[u8]) {
             consume: header.len(),
         };
         assert_eq!(proxy::parse(&buf), Ok(Status::Complete(want)), "{buf:?}");
+    }
+}
+
+/// The longest SOCKS5 greeting: version, count and 255 methods.
+const GREETING_MAX: usize = 2 + 255;
+/// The longest RFC 1929 message: version, two lengths, 255 + 255 bytes.
+const AUTH_MAX: usize = 1 + 1 + 255 + 1 + 255;
+/// The longest RFC 1928 request: header, a 255-byte name, the port.
+const REQUEST_MAX: usize = 4 + 1 + 255 + 2;
+
+/// The message the server side of a SOCKS5 exchange waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// The greeting, through `detect`.
+    Greeting,
+    /// The RFC 1929 username/password message.
+    Auth,
+    /// The CONNECT request.
+    Request,
+}
+
+/// Where a SOCKS5 exchange ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ending {
+    /// The bytes ran out while waiting for this message.
+    Waiting(Stage),
+    /// `detect` refused the greeting.
+    Refused(Error),
+    /// The greeting offered no method the server accepts (answered `05 FF`).
+    NoMethod,
+    /// A message did not parse.
+    Failed(Stage, Socks5Error),
+    /// The request completed.
+    Connected {
+        /// The credentials, when username/password was chosen.
+        credentials: Option<Credentials>,
+        /// Where the client wants to go.
+        request: Request,
+    },
+}
+
+/// What one step of the exchange did.
+enum Step {
+    /// A message completed and was answered: the next stage is due.
+    Advanced,
+    /// The current message needs more bytes.
+    Wait,
+    /// The exchange is over.
+    End(Ending),
+}
+
+/// The server side of a SOCKS5 exchange as the gateway runs it
+/// (`gateway/src/handshake/socks5.rs`), without sockets: bytes go in by
+/// [`Exchange::feed`], answers collect in `sent`.
+pub struct Exchange {
+    /// Whether users are configured (username/password is then preferred).
+    users: bool,
+    /// The message being read.
+    stage: Stage,
+    /// Bytes received and not yet parsed; after `Connected`, the bytes to
+    /// forward.
+    buf: Vec<u8>,
+    /// Everything the server answered, in order.
+    sent: Vec<u8>,
+    /// The credentials of a completed RFC 1929 message.
+    credentials: Option<Credentials>,
+    /// Set once the exchange is over.
+    ending: Option<Ending>,
+}
+
+impl Exchange {
+    /// A server before the greeting.
+    pub fn new(users: bool) -> Self {
+        Exchange {
+            users,
+            stage: Stage::Greeting,
+            buf: Vec::new(),
+            sent: Vec::new(),
+            credentials: None,
+            ending: None,
+        }
+    }
+
+    /// Appends one read and advances as far as the bytes allow. After a
+    /// `Connected` ending the bytes are kept as data to forward; after any
+    /// other ending they are dropped, as the server has closed.
+    pub fn feed(&mut self, read: &[u8]) {
+        if let Some(ending) = &self.ending {
+            if matches!(ending, Ending::Connected { .. }) {
+                self.buf.extend_from_slice(read);
+            }
+            return;
+        }
+        self.buf.extend_from_slice(read);
+        // Each step either waits, ends, or moves to a later stage: three
+        // stages allow at most three steps that advance.
+        for _ in 0..=3 {
+            match self.step() {
+                Step::Advanced => {}
+                Step::Wait => return,
+                Step::End(ending) => {
+                    self.ending = Some(ending);
+                    return;
+                }
+            }
+        }
+        panic!("exchange advanced more often than it has stages");
+    }
+
+    /// The ending, the answers sent, and the bytes left to forward.
+    pub fn finish(self) -> (Ending, Vec<u8>, Vec<u8>) {
+        let ending = self.ending.unwrap_or(Ending::Waiting(self.stage));
+        let forward = match ending {
+            Ending::Connected { .. } => self.buf,
+            _ => Vec::new(),
+        };
+        (ending, self.sent, forward)
+    }
+
+    /// Drops a parsed message of `used` bytes from the buffer.
+    fn drain(&mut self, used: usize) {
+        assert!(used > 0, "a {:?} message of 0 bytes", self.stage);
+        assert!(used <= self.buf.len(), "used {used} > {}", self.buf.len());
+        self.buf.drain(..used);
+    }
+
+    /// Parses the current stage's message from the buffer and answers it.
+    fn step(&mut self) -> Step {
+        match self.stage {
+            Stage::Greeting => self.greeting(),
+            Stage::Auth => self.auth(),
+            Stage::Request => self.request(),
+        }
+    }
+
+    fn greeting(&mut self) -> Step {
+        let only = ProtocolSet::only(Protocol::Socks5);
+        let found = match detect(&self.buf, only, &Limits::default()) {
+            Ok(Status::Partial) => {
+                assert!(self.buf.len() < GREETING_MAX, "greeting Partial at its cap");
+                return Step::Wait;
+            }
+            Ok(Status::Complete(found)) => found,
+            Err(e) => return Step::End(Ending::Refused(e)),
+        };
+        let greeting = found
+            .socks5
+            .expect("a SOCKS5 detection carries its greeting");
+        assert_eq!(found.consume, 2 + usize::from(self.buf[1]));
+        self.drain(found.consume);
+        let (method, next) = if greeting.user_password && self.users {
+            (socks5::USER_PASSWORD, Stage::Auth)
+        } else if greeting.no_auth {
+            (socks5::NO_AUTH, Stage::Request)
+        } else {
+            self.sent
+                .extend_from_slice(&socks5::method_selection(socks5::NO_ACCEPTABLE));
+            return Step::End(Ending::NoMethod);
+        };
+        self.sent
+            .extend_from_slice(&socks5::method_selection(method));
+        self.stage = next;
+        Step::Advanced
+    }
+
+    fn auth(&mut self) -> Step {
+        match socks5::parse_auth(&self.buf) {
+            Ok(Status::Partial) => {
+                assert!(self.buf.len() < AUTH_MAX, "auth Partial at its cap");
+                Step::Wait
+            }
+            Ok(Status::Complete((credentials, used))) => {
+                // version, ULEN, user, PLEN, password
+                let want = 3 + credentials.user.len() + credentials.password.len();
+                assert_eq!(used, want);
+                self.drain(used);
+                self.credentials = Some(credentials);
+                self.sent.extend_from_slice(&socks5::auth_reply(true));
+                self.stage = Stage::Request;
+                Step::Advanced
+            }
+            Err(e) => {
+                assert_eq!(e.reply_code(), None);
+                self.sent.extend_from_slice(&socks5::auth_reply(false));
+                Step::End(Ending::Failed(Stage::Auth, e))
+            }
+        }
+    }
+
+    fn request(&mut self) -> Step {
+        match socks5::parse_request(&self.buf) {
+            Ok(Status::Partial) => {
+                assert!(self.buf.len() < REQUEST_MAX, "request Partial at its cap");
+                Step::Wait
+            }
+            Ok(Status::Complete((request, used))) => {
+                assert_ne!(request.port, 0);
+                self.drain(used);
+                // Bound to the target itself when it is an address, so that
+                // the reply round-trips through the request parser.
+                let bound = match request.target {
+                    ProxyTarget::Ip(ip) => Some(SocketAddr::new(ip, request.port)),
+                    ProxyTarget::Name(_) => None,
+                };
+                let reply = socks5::reply(socks5::SUCCEEDED, bound);
+                if bound.is_some() {
+                    check_reply_round_trip(&reply, &request);
+                }
+                self.sent.extend_from_slice(&reply);
+                let credentials = self.credentials.take();
+                Step::End(Ending::Connected {
+                    credentials,
+                    request,
+                })
+            }
+            Err(e) => {
+                if let Some(code) = e.reply_code() {
+                    self.sent.extend_from_slice(&socks5::reply(code, None));
+                }
+                Step::End(Ending::Failed(Stage::Request, e))
+            }
+        }
+    }
+}
+
+/// A success reply bound to an IP target is the request's own encoding but
+/// for the code byte (`05 00 00 ATYP ADDR PORT`).
+fn check_reply_round_trip(reply: &[u8], request: &Request) {
+    let mut as_request = reply.to_vec();
+    as_request[1] = 0x01; // CONNECT in place of the reply code
+    match socks5::parse_request(&as_request) {
+        Ok(Status::Complete((back, used))) => {
+            assert_eq!(&back, request);
+            assert_eq!(used, reply.len());
+        }
+        other => panic!("reply {reply:?} does not parse back: {other:?}"),
+    }
+}
+
+/// Runs the server side of a SOCKS5 exchange over `data`, with and without
+/// users configured: it never panics nor advances past its stages, each
+/// parser decides before its message's largest size, and the ending, the
+/// answers and the bytes left to forward are the same whether `data`
+/// arrives in one read or in reads split at points derived from it.
+pub fn check_socks5_exchange(data: &[u8]) {
+    let cuts = cuts(data);
+    for users in [true, false] {
+        let mut whole = Exchange::new(users);
+        whole.feed(data);
+        let whole = whole.finish();
+
+        let mut fed = Exchange::new(users);
+        let mut start = 0;
+        let mut ends: Vec<usize> = cuts.iter().map(|&c| c.min(data.len())).collect();
+        ends.push(data.len());
+        ends.sort_unstable();
+        ends.dedup();
+        for end in ends {
+            fed.feed(&data[start..end]);
+            start = end;
+        }
+        assert_eq!(fed.finish(), whole, "users {users}, split at {cuts:?}");
     }
 }

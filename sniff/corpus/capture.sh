@@ -9,14 +9,16 @@ CAP="/usr/bin/python3 $HERE/capture.py"
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 
-# capture NAME [--v6] -- CLIENT COMMAND (PORT in the command is replaced by the listener's port)
+# capture NAME [--v6] [--socks5] -- CLIENT COMMAND (PORT in the command is
+# replaced by the listener's port; --socks5: the listener answers the SOCKS5
+# greeting and authentication, see capture.py)
 capture() {
   local name=$1; shift
-  local v6=""
-  if [ "$1" = "--v6" ]; then v6="--v6"; shift; fi
+  local flags=()
+  while [ "$1" = "--v6" ] || [ "$1" = "--socks5" ]; do flags+=("$1"); shift; done
   [ "$1" = "--" ] && shift
   rm -f "$WORK/port"
-  $CAP "$HERE/$name.bin" "$WORK/port" $v6 &
+  $CAP "$HERE/$name.bin" "$WORK/port" "${flags[@]}" &
   local cap=$!
   for _ in $(seq 1 500); do [ -s "$WORK/port" ] && break; sleep 0.01; done
   local port; port=$(cat "$WORK/port")
@@ -48,6 +50,9 @@ want ssh_banner && capture ssh_banner -- ssh -p PORT -o BatchMode=yes -o StrictH
 want curl_connect_auth && capture curl_connect_auth -- curl -sS -m 3 -x http://127.0.0.1:PORT -U alice:s3cret https://nas.test/
 want curl_socks5_auth && capture curl_socks5_auth -- curl -sS -m 3 --socks5-hostname 127.0.0.1:PORT -U alice:s3cret http://nas.test/
 want curl_socks5 && capture curl_socks5 -- curl -sS -m 3 --socks5-hostname 127.0.0.1:PORT http://nas.test/
+want curl_socks5_exchange_name && capture curl_socks5_exchange_name --socks5 -- curl -sS -m 3 --socks5-hostname 127.0.0.1:PORT -U alice:s3cret http://nas.test/
+want curl_socks5_exchange_v4 && capture curl_socks5_exchange_v4 --socks5 -- curl -sS -m 3 --socks5 127.0.0.1:PORT -U alice:s3cret http://192.0.2.10:8080/
+want curl_socks5_exchange_v6 && capture curl_socks5_exchange_v6 --socks5 -- curl -sS -m 3 --socks5 127.0.0.1:PORT -U alice:s3cret 'http://[2001:db8::10]:8443/'
 want curl_proxy_v1 && capture curl_proxy_v1 -- curl -sS -m 3 --haproxy-protocol --resolve a.test:PORT:127.0.0.1 http://a.test:PORT/pp1
 
 if want haproxy_v2_curl; then

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use portico_sniff::proxy::{self, ProxyHeader};
+use portico_sniff::socks5;
 use portico_sniff::{Auth, Detection, Error, Limits, Protocol, ProtocolSet, Status, detect};
 use proptest::prelude::*;
 
@@ -20,7 +21,7 @@ use proptest::prelude::*;
 type Answer = Result<Status<Detection>, Error>;
 
 /// Items the corpus must hold (the captures from real programs).
-const REQUIRED: [&str; 18] = [
+const REQUIRED: [&str; 21] = [
     "curl_http11",
     "curl_proxy_absolute",
     "curl_http10_nohost",
@@ -35,6 +36,9 @@ const REQUIRED: [&str; 18] = [
     "curl_connect_auth",
     "curl_socks5_auth",
     "curl_socks5",
+    "curl_socks5_exchange_name",
+    "curl_socks5_exchange_v4",
+    "curl_socks5_exchange_v6",
     "dial_host",
     "http_two_hosts",
     "http_oversized_header",
@@ -276,6 +280,9 @@ fn check_detection(item: &Item, d: &Detection) -> Result<(), String> {
                     item.get("socks5_methods")
                 ));
             }
+            if item.get("socks5_target").is_some() {
+                check_socks5_exchange(item, d.consume)?;
+            }
         }
         Protocol::Xmpp | Protocol::Dial | Protocol::Ssh => {}
         Protocol::Other => return fail("detect returned other".into()),
@@ -290,6 +297,37 @@ fn check_detection(item: &Item, d: &Detection) -> Result<(), String> {
         return fail("details of another protocol".into());
     }
     Ok(())
+}
+
+/// Checks the rest of a whole SOCKS5 client flight, after the greeting's
+/// `consume` bytes, against `socks5_user` (RFC 1929 credentials; absent:
+/// none), `socks5_target` and `socks5_port` (the CONNECT request, which
+/// must end the flight).
+fn check_socks5_exchange(item: &Item, consume: usize) -> Result<(), String> {
+    let fail = |what: String| Err(format!("{}: {what}", item.name));
+    let mut rest = item.payload().get(consume..).unwrap_or_default();
+    if let Some(user) = item.get("socks5_user") {
+        match socks5::parse_auth(rest) {
+            Ok(Status::Complete((c, used))) if c.user == user => {
+                rest = rest.get(used..).unwrap_or_default();
+            }
+            other => return fail(format!("auth, want user {user}, got {other:?}")),
+        }
+    }
+    match socks5::parse_request(rest) {
+        Ok(Status::Complete((request, used)))
+            if Some(request.target.to_string().as_str()) == item.get("socks5_target")
+                && Some(request.port.to_string().as_str()) == item.get("socks5_port")
+                && used == rest.len() =>
+        {
+            Ok(())
+        }
+        other => fail(format!(
+            "request, want {:?} port {:?}, got {other:?}",
+            item.get("socks5_target"),
+            item.get("socks5_port")
+        )),
+    }
 }
 
 /// Checks an item's PROXY header against `proxy_source`, `proxy_destination`
