@@ -389,10 +389,10 @@ mod tests {
         );
         let mut bytes = encoded(&sample());
         let proto_at = 3 + 19 + 7;
-        bytes[proto_at] = 9;
+        bytes[proto_at] = 10;
         assert_eq!(
             StreamHeader::decode(&mut bytes.as_slice()),
-            Err(HeaderError::BadProtocol(9))
+            Err(HeaderError::BadProtocol(10))
         );
         let mut bytes = encoded(&sample());
         bytes[proto_at + 2] = b'_';
