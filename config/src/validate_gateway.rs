@@ -149,7 +149,8 @@ fn listener(rep: &mut Reporter<'_>, raw: &RawListener) -> Option<Listener> {
         Some(n) => fields::name(rep, n).map(Some),
     };
     let bind = fields::socket_addr(rep, &raw.bind, "listener bind");
-    let protocols = fields::protocols(rep, raw.protocols.as_ref());
+    let protocols =
+        fields::protocols(rep, raw.protocols.as_ref()).and_then(|set| tcp_only(rep, raw, set));
     let peek_timeout = fields::duration_or(
         rep,
         raw.peek_timeout.as_ref(),
@@ -178,6 +179,28 @@ fn listener(rep: &mut Reporter<'_>, raw: &RawListener) -> Option<Listener> {
         accept_proxy: accept_proxy?,
         other_after: other_after?,
     })
+}
+
+/// A TCP listener's protocols: none that arrives over UDP (QUIC).
+fn tcp_only(
+    rep: &mut Reporter<'_>,
+    raw: &RawListener,
+    set: portico_sniff::ProtocolSet,
+) -> Option<portico_sniff::ProtocolSet> {
+    let mut ok = true;
+    for name in raw.protocols.iter().flat_map(|list| list.get_ref()) {
+        if Protocol::from_name(name.get_ref()).is_some_and(Protocol::is_udp) {
+            rep.error(
+                name.span(),
+                format!(
+                    "{} is a UDP protocol; use it on a [[udp_listener]]",
+                    name.get_ref()
+                ),
+            );
+            ok = false;
+        }
+    }
+    ok.then_some(set)
 }
 
 /// A listener's `other_after`: only with "other" in `protocols`, shorter

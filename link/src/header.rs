@@ -55,6 +55,8 @@ const PROTO_CONNECT: u8 = 6;
 const PROTO_SOCKS5: u8 = 7;
 /// Protocol byte: anything else (no detector matched, or a silent client).
 const PROTO_OTHER: u8 = 8;
+/// Protocol byte: QUIC (a UDP flow named by its Initial packets).
+const PROTO_QUIC: u8 = 9;
 
 /// Flag bit: the gateway waits for [`CONNECTED`] before answering its client.
 const FLAG_ANSWER: u8 = 1;
@@ -295,6 +297,7 @@ fn protocol_id(protocol: Option<Protocol>) -> u8 {
         Some(Protocol::Connect) => PROTO_CONNECT,
         Some(Protocol::Socks5) => PROTO_SOCKS5,
         Some(Protocol::Other) => PROTO_OTHER,
+        Some(Protocol::Quic) => PROTO_QUIC,
     }
 }
 
@@ -310,6 +313,7 @@ fn protocol_from_id(id: u8) -> Result<Option<Protocol>, HeaderError> {
         PROTO_CONNECT => Ok(Some(Protocol::Connect)),
         PROTO_SOCKS5 => Ok(Some(Protocol::Socks5)),
         PROTO_OTHER => Ok(Some(Protocol::Other)),
+        PROTO_QUIC => Ok(Some(Protocol::Quic)),
         other => Err(HeaderError::BadProtocol(other)),
     }
 }
@@ -385,10 +389,10 @@ mod tests {
         );
         let mut bytes = encoded(&sample());
         let proto_at = 3 + 19 + 7;
-        bytes[proto_at] = 9;
+        bytes[proto_at] = 10;
         assert_eq!(
             StreamHeader::decode(&mut bytes.as_slice()),
-            Err(HeaderError::BadProtocol(9))
+            Err(HeaderError::BadProtocol(10))
         );
         let mut bytes = encoded(&sample());
         bytes[proto_at + 2] = b'_';

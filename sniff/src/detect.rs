@@ -26,6 +26,7 @@ use crate::{connect, dial, http, socks5, ssh, tls, xmpp};
 /// | SOCKS5 | `0x05` |
 /// | HTTP | a method token (RFC 9110 `tchar`s) followed by SP, except `DIAL `, `CONNECT ` and `SSH-…` |
 /// | other | nothing: no detector; `detect` never returns [`Protocol::Other`] |
+/// | quic | nothing: QUIC is UDP, read by [`crate::quic::InitialReader`] |
 ///
 /// A line that starts exactly with `DIAL ` is therefore never HTTP, whether or
 /// not dial is enabled: with dial enabled it is a dial line, without it the
@@ -108,7 +109,8 @@ fn run(protocol: Protocol, buf: &[u8], limits: &Limits) -> Verdict {
         Protocol::Ssh => ssh::sniff(buf),
         Protocol::Connect => connect::sniff(buf, limits),
         Protocol::Socks5 => socks5::sniff(buf),
-        Protocol::Other => Verdict::NotMine,
+        // QUIC arrives in UDP datagrams, read by `quic::InitialReader`.
+        Protocol::Quic | Protocol::Other => Verdict::NotMine,
     }
 }
 

@@ -1,5 +1,6 @@
 //! Sans-IO detection of the protocol and hostname a TCP client wants, from
-//! the first bytes it sent.
+//! the first bytes it sent, and of the name a QUIC client asks for in its
+//! first datagrams.
 //!
 //! [`detect`] looks at the bytes read so far and the set of protocols a
 //! listener accepts, and answers whether it needs more bytes, what it found
@@ -14,7 +15,9 @@
 //! credentials), [`socks5`] (the SOCKS5 greeting `detect` recognises, plus
 //! the authentication and request messages and the replies the gateway
 //! exchanges after it), [`proxy`] (PROXY protocol v1/v2 headers from a
-//! trusted balancer), `hostname` (normalising and validating names, behind
+//! trusted balancer), [`quic`] (the SNI and ALPN of a QUIC client's
+//! Initial packets, read datagram by datagram by [`InitialReader`] for UDP
+//! listeners; it reuses the `tls` ClientHello parser), `hostname` (normalising and validating names, behind
 //! [`Hostname`]). The detectors share the vocabulary of `types` (what they
 //! return and the caps they obey), `target` (what proxy clients ask for:
 //! [`ProxyTarget`], [`Credentials`]) and `authority` (`host[:port]`);
@@ -25,6 +28,7 @@
 //! protocol module documents its own grammar, caps and errors.
 
 pub mod proxy;
+pub mod quic;
 pub mod socks5;
 
 mod authority;
@@ -42,5 +46,6 @@ mod xmpp;
 pub use detect::detect;
 pub use hostname::{Hostname, HostnameError};
 pub use proxy::{ProxyError, ProxyHeader};
+pub use quic::{InitialReader, QuicError, QuicVerdict, version_negotiation};
 pub use target::{Auth, Credentials, ProxyRequest, ProxyTarget};
 pub use types::{Detection, Error, Http, Limits, Malformed, Protocol, ProtocolSet, Status, Tls};

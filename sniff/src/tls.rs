@@ -158,8 +158,9 @@ fn record_header(header: &[u8]) -> Result<Option<usize>, Verdict> {
     Ok(Some(len))
 }
 
-/// Parses a complete ClientHello body.
-fn client_hello(body: &[u8]) -> Verdict {
+/// Parses a complete ClientHello body (the handshake message without its
+/// 4-byte header); QUIC hands over the hello from its CRYPTO frames here.
+pub(crate) fn client_hello(body: &[u8]) -> Verdict {
     let bad = Verdict::Malformed(Malformed::TlsHello);
     let hello = match tls_parser::parse_tls_handshake_client_hello(body) {
         Ok(([], hello)) => hello,

@@ -21,6 +21,10 @@ pub enum Protocol {
     Connect,
     /// A SOCKS5 (RFC 1928) greeting.
     Socks5,
+    /// A QUIC (v1 or v2) client's Initial packets, over UDP: recognised by
+    /// [`crate::quic::InitialReader`], never by [`crate::detect()`], which
+    /// reads TCP streams.
+    Quic,
     /// Anything else, or a client that stays silent. No detector recognises
     /// it: [`crate::detect()`] never returns it; the gateway assigns it when
     /// no enabled detector matched or the client sent nothing in time.
@@ -29,8 +33,9 @@ pub enum Protocol {
 
 impl Protocol {
     /// Every protocol, in the order detection tries them; [`Protocol::Other`],
-    /// which no detector recognises, is last.
-    pub const ALL: [Protocol; 8] = [
+    /// which no detector recognises, is last. [`Protocol::Quic`] is listed
+    /// but is never found in a TCP stream.
+    pub const ALL: [Protocol; 9] = [
         Protocol::Tls,
         Protocol::Http,
         Protocol::Xmpp,
@@ -38,6 +43,7 @@ impl Protocol {
         Protocol::Ssh,
         Protocol::Connect,
         Protocol::Socks5,
+        Protocol::Quic,
         Protocol::Other,
     ];
 
@@ -51,14 +57,23 @@ impl Protocol {
             Protocol::Ssh => "ssh",
             Protocol::Connect => "connect",
             Protocol::Socks5 => "socks5",
+            Protocol::Quic => "quic",
             Protocol::Other => "other",
         }
     }
 
     /// Parses a configuration name (`"tls"`, `"http"`, `"xmpp"`, `"dial"`,
-    /// `"ssh"`, `"connect"`, `"socks5"`, `"other"`).
+    /// `"ssh"`, `"connect"`, `"socks5"`, `"quic"`, `"other"`).
     pub fn from_name(name: &str) -> Option<Protocol> {
         Protocol::ALL.into_iter().find(|p| p.as_str() == name)
+    }
+}
+
+impl Protocol {
+    /// Whether this protocol arrives in UDP datagrams ([`Protocol::Quic`])
+    /// rather than on a TCP stream: a TCP listener cannot enable it.
+    pub fn is_udp(self) -> bool {
+        matches!(self, Protocol::Quic)
     }
 }
 
@@ -70,18 +85,21 @@ impl std::fmt::Display for Protocol {
 
 /// A set of [`Protocol`]s, as a small bit set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct ProtocolSet(u8);
+pub struct ProtocolSet(u16);
 
 impl ProtocolSet {
     /// No protocol.
     pub const EMPTY: ProtocolSet = ProtocolSet(0);
-    /// Every protocol, [`Protocol::Other`] included.
-    pub const ALL: ProtocolSet = ProtocolSet(0xff);
-    /// The protocols that carry a hostname: TLS, HTTP, XMPP and dial (the
-    /// default set of listeners and routes).
+    /// Every protocol, [`Protocol::Other`] and [`Protocol::Quic`] included.
+    pub const ALL: ProtocolSet = ProtocolSet(0x1ff);
+    /// Every protocol a TCP listener can enable: [`ProtocolSet::ALL`]
+    /// without [`Protocol::Quic`].
+    pub const TCP: ProtocolSet = ProtocolSet(0xff);
+    /// The protocols that carry a hostname on TCP: TLS, HTTP, XMPP and dial
+    /// (the default set of listeners and routes).
     pub const NAMED: ProtocolSet = ProtocolSet(0b1111);
 
-    fn bit(p: Protocol) -> u8 {
+    fn bit(p: Protocol) -> u16 {
         match p {
             Protocol::Tls => 1,
             Protocol::Http => 2,
@@ -91,6 +109,7 @@ impl ProtocolSet {
             Protocol::Connect => 32,
             Protocol::Socks5 => 64,
             Protocol::Other => 128,
+            Protocol::Quic => 256,
         }
     }
 
@@ -151,6 +170,10 @@ pub struct Limits {
     pub http_headers: usize,
     /// The largest XMPP prologue plus stream header (default 4 KiB).
     pub xmpp_head: usize,
+    /// The most datagrams a QUIC flow may send before its Initial packets
+    /// hold a whole ClientHello (default 8; a post-quantum hello needs 2).
+    /// The ClientHello itself is capped by [`Limits::tls_hello`].
+    pub quic_datagrams: usize,
 }
 
 impl Limits {
@@ -162,6 +185,8 @@ impl Limits {
     pub(crate) const DEFAULT_HTTP_HEADERS: usize = 100;
     /// Default XMPP head cap.
     pub const DEFAULT_XMPP_HEAD: usize = 4 * 1024;
+    /// Default cap on the datagrams of a QUIC flow read before its hello.
+    pub const DEFAULT_QUIC_DATAGRAMS: usize = 8;
 
     // `max_peek`, which needs every detector's own bound, is defined beside
     // the detectors in `detect`.
@@ -174,6 +199,7 @@ impl Default for Limits {
             http_head: Self::DEFAULT_HTTP_HEAD,
             http_headers: Self::DEFAULT_HTTP_HEADERS,
             xmpp_head: Self::DEFAULT_XMPP_HEAD,
+            quic_datagrams: Self::DEFAULT_QUIC_DATAGRAMS,
         }
     }
 }
@@ -220,7 +246,8 @@ pub struct Detection {
     /// dial line, the `CONNECT` request head, the SOCKS5 greeting (the
     /// gateway answers the last two itself); 0 for every other protocol.
     pub consume: usize,
-    /// TLS details, for [`Protocol::Tls`].
+    /// TLS details, for [`Protocol::Tls`] and [`Protocol::Quic`] (the
+    /// ClientHello carried in its CRYPTO frames).
     pub tls: Option<Tls>,
     /// HTTP details, for [`Protocol::Http`].
     pub http: Option<Http>,

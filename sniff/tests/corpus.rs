@@ -286,6 +286,7 @@ fn check_detection(item: &Item, d: &Detection) -> Result<(), String> {
         }
         Protocol::Xmpp | Protocol::Dial | Protocol::Ssh => {}
         Protocol::Other => return fail("detect returned other".into()),
+        Protocol::Quic => return fail("detect returned quic".into()),
     }
     let details = [
         (d.tls.is_some(), Protocol::Tls),
@@ -521,10 +522,11 @@ proptest! {
     }
 }
 
-/// The protocol set with bit `i` standing for `Protocol::ALL[i]`.
+/// The protocol set with bit `i` standing for the `i`th protocol of
+/// [`ProtocolSet::TCP`] (QUIC is never found on TCP).
 fn protocol_set(bits: u8) -> ProtocolSet {
-    Protocol::ALL
-        .into_iter()
+    ProtocolSet::TCP
+        .iter()
         .enumerate()
         .filter(|(i, _)| bits & (1 << i) != 0)
         .map(|(_, p)| p)

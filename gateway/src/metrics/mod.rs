@@ -20,8 +20,8 @@ mod tunnel;
 pub(crate) use tunnel::{SESSION_LIMIT, TunnelMetrics, refusal_label};
 
 /// Protocol labels: index 0 is a connection whose protocol was never known.
-const PROTOCOL_LABELS: [&str; 9] = [
-    "unknown", "tls", "http", "xmpp", "dial", "ssh", "connect", "socks5", "other",
+const PROTOCOL_LABELS: [&str; 10] = [
+    "unknown", "tls", "http", "xmpp", "dial", "ssh", "connect", "socks5", "other", "quic",
 ];
 
 /// Upper bounds of the sniff-time histogram buckets, in seconds.
@@ -91,6 +91,7 @@ fn protocol_index(protocol: Option<Protocol>) -> usize {
         Some(Protocol::Connect) => 6,
         Some(Protocol::Socks5) => 7,
         Some(Protocol::Other) => 8,
+        Some(Protocol::Quic) => 9,
     }
 }
 

@@ -165,7 +165,7 @@ pub(crate) fn answer(
         }
         Protocol::Connect => connect_answer(reason),
         Protocol::Socks5 => socks5_answer(reason),
-        Protocol::Dial | Protocol::Ssh | Protocol::Other => None,
+        Protocol::Dial | Protocol::Ssh | Protocol::Quic | Protocol::Other => None,
     }
 }
 

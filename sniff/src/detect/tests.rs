@@ -259,8 +259,20 @@ fn protocol_names_and_sets() {
     assert_eq!(Protocol::ALL.last(), Some(&Protocol::Other));
     assert_eq!(Protocol::from_name("socks5"), Some(Protocol::Socks5));
     assert_eq!(Protocol::from_name("SSH"), None);
-    assert_eq!(ProtocolSet::ALL.iter().count(), 8);
+    assert_eq!(ProtocolSet::ALL.iter().count(), 9);
+    assert_eq!(ProtocolSet::TCP, ProtocolSet::ALL.without(Protocol::Quic));
+    assert!(ProtocolSet::TCP.iter().all(|p| !p.is_udp()));
     assert_eq!(ProtocolSet::NAMED.iter().count(), 4);
+    assert_eq!(Protocol::from_name("quic"), Some(Protocol::Quic));
+}
+
+#[test]
+fn quic_is_never_detected_on_tcp() {
+    let limits = Limits::default();
+    for sample in [TLS, HTTP, b"\xc0\x00\x00\x00\x01".as_slice()] {
+        let answer = detect(sample, ProtocolSet::only(Protocol::Quic), &limits);
+        assert_eq!(answer, Err(Error::NoMatch));
+    }
 }
 
 #[test]
@@ -308,6 +320,7 @@ fn max_peek_holds_every_cap() {
         http_head: 1,
         http_headers: 1,
         xmpp_head: 1,
+        quic_datagrams: 1,
     };
     assert!(tiny.max_peek() >= crate::ssh::MAX_BANNER);
     assert!(tiny.max_peek() >= crate::socks5::MAX_GREETING);
@@ -364,6 +377,7 @@ fn mutated_inputs_never_panic_and_answers_are_prefix_stable() {
         http_head: 96,
         http_headers: 4,
         xmpp_head: 160,
+        quic_datagrams: 1,
     };
     for round in 0..400 {
         let mut buf = samples[round % samples.len()].to_vec();
