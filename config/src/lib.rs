@@ -31,6 +31,7 @@ mod validate_access;
 mod validate_gateway;
 mod validate_tls;
 mod validate_tunnel;
+mod validate_udp;
 
 pub use diagnostics::{Checked, Diagnostic, Diagnostics, Severity};
 pub use host_pattern::{HostPattern, HostPatternError, Specificity};

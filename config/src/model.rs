@@ -16,8 +16,11 @@ use crate::{HostPattern, Secret};
 /// A validated gateway configuration.
 #[derive(Debug, Clone)]
 pub struct GatewayConfig {
-    /// `[[listener]]`, at least one.
+    /// `[[listener]]` (TCP), in file order; with `udp_listeners`, at least
+    /// one listener of either kind.
     pub listeners: Vec<Listener>,
+    /// `[[udp_listener]]`, in file order.
+    pub udp_listeners: Vec<UdpListener>,
     /// `[[route]]`, in file order.
     pub routes: Vec<Route>,
     /// `[http01]`.
@@ -74,6 +77,44 @@ pub struct Listener {
     /// `other` at once (a pure port forward). `None`: silence is closed at
     /// `peek_timeout`.
     pub other_after: Option<Duration>,
+}
+
+/// A `[[udp_listener]]`: a UDP socket whose datagrams are grouped into
+/// flows (one per client address and port) and routed per flow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UdpListener {
+    /// Its name, for routes' `listeners` filter (optional; unique among
+    /// TCP and UDP listeners).
+    pub name: Option<String>,
+    /// Where to listen. `[::]` listens on IPv4 and IPv6.
+    pub bind: SocketAddr,
+    /// `quic` and/or `other` (default: `quic`).
+    pub protocols: ProtocolSet,
+    /// A flow with no datagram either way this long ends (`flow_idle`,
+    /// default [`UdpListener::DEFAULT_FLOW_IDLE`], 60 s).
+    pub flow_idle: Duration,
+    /// A QUIC flow whose ClientHello is not complete by then is dropped
+    /// (`peek_timeout`, default [`UdpListener::DEFAULT_PEEK_TIMEOUT`], 5 s).
+    pub peek_timeout: Duration,
+    /// Flows open at once on this listener (`max_flows`, default
+    /// [`UdpListener::DEFAULT_MAX_FLOWS`]).
+    pub max_flows: usize,
+    /// Flows open at once from one client IP address (`max_flows_per_ip`,
+    /// default [`UdpListener::DEFAULT_MAX_FLOWS_PER_IP`]).
+    pub max_flows_per_ip: usize,
+}
+
+impl UdpListener {
+    /// Default `flow_idle`.
+    pub const DEFAULT_FLOW_IDLE: Duration = Duration::from_secs(60);
+    /// Default `peek_timeout`.
+    pub const DEFAULT_PEEK_TIMEOUT: Duration = Duration::from_secs(5);
+    /// Default `max_flows`.
+    pub const DEFAULT_MAX_FLOWS: usize = 10_000;
+    /// Largest `max_flows` accepted.
+    pub const MAX_FLOWS_CAP: usize = 1_000_000;
+    /// Default `max_flows_per_ip`.
+    pub const DEFAULT_MAX_FLOWS_PER_IP: usize = 256;
 }
 
 /// A `[[route]]`.

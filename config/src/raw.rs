@@ -28,6 +28,8 @@ pub(crate) struct RawGateway {
     #[serde(default)]
     pub(crate) listener: Vec<S<RawListener>>,
     #[serde(default)]
+    pub(crate) udp_listener: Vec<S<RawUdpListener>>,
+    #[serde(default)]
     pub(crate) route: Vec<S<RawRoute>>,
     pub(crate) http01: Option<S<RawHttp01>>,
     pub(crate) acme: Option<S<RawAcme>>,
@@ -54,6 +56,19 @@ pub(crate) struct RawListener {
     pub(crate) idle_timeout: Option<S<String>>,
     pub(crate) accept_proxy: Option<StrList>,
     pub(crate) other_after: Option<S<String>>,
+}
+
+/// `[[udp_listener]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawUdpListener {
+    pub(crate) name: Option<S<String>>,
+    pub(crate) bind: S<String>,
+    pub(crate) protocols: Option<StrList>,
+    pub(crate) flow_idle: Option<S<String>>,
+    pub(crate) peek_timeout: Option<S<String>>,
+    pub(crate) max_flows: Option<S<i64>>,
+    pub(crate) max_flows_per_ip: Option<S<i64>>,
 }
 
 /// A list of integers (ports), each with its span, and the list's own span.

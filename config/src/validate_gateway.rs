@@ -13,7 +13,7 @@ use crate::model::{GatewayConfig, Listener, Route, Target, TunnelClient};
 use crate::raw::{RawGateway, RawListener, RawRoute, RawTunnel, S};
 use crate::validate_access::{self, Known};
 use crate::validate_tls::{self, Coverage};
-use crate::{HostPattern, addr, raw};
+use crate::{HostPattern, addr, raw, validate_udp};
 use portico_sniff::Protocol;
 
 /// Validates the whole file; every error is reported, `None` if any.
@@ -22,7 +22,9 @@ pub(crate) fn validate(
     raw: &RawGateway,
     base: &Path,
 ) -> Option<GatewayConfig> {
-    let listeners = listeners(rep, &raw.listener);
+    let listeners = listeners(rep, &raw.listener, !raw.udp_listener.is_empty());
+    let udp_listeners = validate_udp::udp_listeners(rep, &raw.udp_listener);
+    let names_ok = listener_names_unique(rep, raw);
     let acme = raw.acme.as_ref().map(|a| acme(rep, a, base));
     let has_acme = raw.acme.is_some();
     let certificates =
@@ -42,6 +44,11 @@ pub(crate) fn validate(
         .listener
         .iter()
         .filter_map(|l| l.get_ref().name.as_ref().map(|n| n.get_ref().clone()))
+        .chain(
+            raw.udp_listener
+                .iter()
+                .filter_map(|l| l.get_ref().name.as_ref().map(|n| n.get_ref().clone())),
+        )
         .collect();
     let known_users: Vec<String> = raw
         .user
@@ -68,11 +75,19 @@ pub(crate) fn validate(
         known: &known,
     };
     let routes = routes(rep, &raw.route, &context);
+    let udp_routes_ok = match (&routes, &udp_listeners) {
+        (Some(r), Some(u)) => validate_udp::check_udp_routes(rep, &raw.route, r, u),
+        _ => true,
+    };
     let http01 = raw.http01.as_ref().map(|h| http01(rep, h));
     let admin = raw.admin.as_ref().map(|a| admin(rep, a));
     let limits = limits(rep, raw.limits.as_ref());
+    if !(names_ok && udp_routes_ok) {
+        return None;
+    }
     Some(GatewayConfig {
         listeners: listeners?,
+        udp_listeners: udp_listeners?,
         routes: routes?,
         http01: present(http01)?,
         acme: present(acme)?,
@@ -90,12 +105,52 @@ fn present<T>(section: Option<Option<T>>) -> Option<Option<T>> {
     section.map_or(Some(None), |s| s.map(Some))
 }
 
-/// Every `[[listener]]`: at least one, no bind address twice.
-fn listeners(rep: &mut Reporter<'_>, raw: &[S<RawListener>]) -> Option<Vec<Listener>> {
-    if raw.is_empty() {
+/// Listener names are unique across `[[listener]]` and `[[udp_listener]]`
+/// (routes' `listeners` name either kind). Duplicates within
+/// `[[listener]]` are reported by [`listeners`].
+fn listener_names_unique(rep: &mut Reporter<'_>, raw: &RawGateway) -> bool {
+    let mut ok = true;
+    let tcp = raw
+        .listener
+        .iter()
+        .filter_map(|l| l.get_ref().name.as_ref());
+    let udp: Vec<&S<String>> = raw
+        .udp_listener
+        .iter()
+        .filter_map(|l| l.get_ref().name.as_ref())
+        .collect();
+    let earlier: Vec<&S<String>> = tcp.collect();
+    for (i, name) in udp.iter().enumerate() {
+        let first = earlier
+            .iter()
+            .chain(udp.iter().take(i))
+            .find(|e| e.get_ref() == name.get_ref());
+        if let Some(first) = first {
+            let line = rep.line_of(first.span().start);
+            rep.error(
+                name.span(),
+                format!(
+                    "listener name `{}` is already used on line {line}",
+                    name.get_ref()
+                ),
+            );
+            ok = false;
+        }
+    }
+    ok
+}
+
+/// Every `[[listener]]`: at least one unless `has_udp` (a file with only
+/// `[[udp_listener]]`s), no bind address twice.
+fn listeners(
+    rep: &mut Reporter<'_>,
+    raw: &[S<RawListener>],
+    has_udp: bool,
+) -> Option<Vec<Listener>> {
+    if raw.is_empty() && !has_udp {
         rep.error(
             0..0,
-            "no `[[listener]]`; add at least one, e.g. bind = \"[::]:443\"",
+            "no `[[listener]]` or `[[udp_listener]]`; add at least one, e.g. bind = \"[::]:443\"",
         );
         return None;
     }

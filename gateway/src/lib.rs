@@ -15,6 +15,7 @@
 //! | 6 | [`forward`](crate::forward) | the byte movers: TCP pump with splice, stream copy, QUIC half-pipes |
 //! | 7 | [`terminate`](crate::terminate) | `terminate_tls` routes: the gateway's TLS handshake, then a plaintext copy |
 //! | 8 | [`tunnel`] | the link endpoint, tunnel sessions, delivery of a connection into a tunnel |
+//! | 9 | [`udp`](crate::udp) | `[[udp_listener]]`s: flows, QUIC routed by SNI, datagrams forwarded unchanged |
 //!
 //! Foundations every stage may use: [`metrics`](crate::metrics) (counters
 //! and their rendering) and [`acme`] (the gateway's own certificates).
@@ -34,6 +35,7 @@ mod refuse;
 mod route;
 mod terminate;
 pub mod tunnel;
+mod udp;
 
 mod ops;
 mod server;

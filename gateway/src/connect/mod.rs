@@ -6,6 +6,6 @@ mod backend;
 mod prefix;
 mod tls;
 
-pub(crate) use backend::connect;
+pub(crate) use backend::{ConnectError, connect, resolve};
 pub(crate) use prefix::{prefix, proxy_header};
 pub(crate) use tls::BackendTlsConnector;

@@ -16,8 +16,10 @@ use portico_sniff::Protocol;
 use crate::acme::AcmeManager;
 
 mod tunnel;
+mod udp;
 
 pub(crate) use tunnel::{SESSION_LIMIT, TunnelMetrics, refusal_label};
+pub use udp::{Drop as UdpDrop, UdpListenerMetrics, UdpMetrics};
 
 /// Protocol labels: index 0 is a connection whose protocol was never known.
 const PROTOCOL_LABELS: [&str; 10] = [
@@ -197,6 +199,8 @@ pub struct Metrics {
     login_blocked: AtomicU64,
     /// Tunnel sessions, streams and refusals.
     pub tunnels: TunnelMetrics,
+    /// UDP listeners: flows, datagrams, drops.
+    pub udp: UdpListenerMetrics,
     acme: OnceLock<AcmeManager>,
 }
 
@@ -356,6 +360,7 @@ impl Metrics {
             self.accept_errors.load(Ordering::Relaxed)
         );
         self.tunnels.render(&mut out);
+        self.udp.render(&mut out);
         if let Some(acme) = self.acme.get() {
             render_acme(&mut out, acme);
         }

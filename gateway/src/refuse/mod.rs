@@ -56,7 +56,7 @@ impl Refusals {
 
     /// Whether a refusal may be logged now; logs how many were left out
     /// before it, if any.
-    fn may_log(&self) -> bool {
+    pub(crate) fn may_log(&self) -> bool {
         match self.log.check() {
             Verdict::Log { left_out: 0 } => true,
             Verdict::Log { left_out } => {

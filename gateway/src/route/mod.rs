@@ -10,4 +10,4 @@ mod table;
 
 pub(crate) use plan::{Exit, Plan, Request, State, TerminatePlan, classify, plan};
 pub use table::RouteError;
-pub(crate) use table::RouteTable;
+pub(crate) use table::{Key, RouteTable};

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use portico_config::GatewayConfig;
-use portico_config::model::{Acme, Listener};
+use portico_config::model::{Acme, Listener, UdpListener};
 use portico_link::{FailureLimiter, LimiterSettings, LinkSettings};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -26,6 +26,7 @@ use crate::ops::{admin, status};
 use crate::refuse::{Reason, Refusal, Refusals};
 use crate::route::{RouteTable, State};
 use crate::tunnel::{LinkServer, RegistryLimits, TunnelRegistry};
+use crate::udp::{self, UdpContext, UdpDeps};
 
 mod connection;
 mod error;
@@ -47,11 +48,19 @@ struct RunningListener {
     local: SocketAddr,
 }
 
+/// A UDP listener that is receiving.
+#[derive(Debug)]
+struct RunningUdp {
+    context: Arc<UdpContext>,
+    stop: CancellationToken,
+}
+
 /// A running gateway.
 #[derive(Debug)]
 pub struct Gateway {
     shared: Arc<Shared>,
     listeners: Mutex<HashMap<SocketAddr, RunningListener>>,
+    udp_listeners: Mutex<HashMap<SocketAddr, RunningUdp>>,
     inherited: Mutex<Vec<std::net::TcpListener>>,
     accept_stop: CancellationToken,
     tracker: TaskTracker,
@@ -107,7 +116,7 @@ impl Gateway {
             max_tracked: config.limits.login_sources_max,
         }));
         let shared = Arc::new(Shared {
-            state: ArcSwap::from_pointee(State {
+            state: Arc::new(ArcSwap::from_pointee(State {
                 routes,
                 http01: config.http01.clone(),
                 users: Users::new(
@@ -115,7 +124,7 @@ impl Gateway {
                     Arc::clone(&login_failures),
                     Arc::clone(&metrics),
                 ),
-            }),
+            })),
             login_failures,
             metrics: Arc::clone(&metrics),
             limits: ConnectionLimits::new(
@@ -127,7 +136,10 @@ impl Gateway {
             tunnels: Arc::clone(&tunnels),
             acme: acme.clone(),
             tls,
-            refusals: Refusals::new(Arc::clone(&metrics), config.limits.refusal_log_rate),
+            refusals: Arc::new(Refusals::new(
+                Arc::clone(&metrics),
+                config.limits.refusal_log_rate,
+            )),
         });
         let admin_listener = match &config.admin {
             Some(admin) => {
@@ -159,6 +171,7 @@ impl Gateway {
         let gateway = Arc::new(Gateway {
             shared,
             listeners: Mutex::new(HashMap::new()),
+            udp_listeners: Mutex::new(HashMap::new()),
             inherited: Mutex::new(inherited),
             accept_stop: CancellationToken::new(),
             tracker: TaskTracker::new(),
@@ -172,8 +185,19 @@ impl Gateway {
         for listener in &config.listeners {
             bound.push((listener.clone(), gateway.bind(listener.bind)?));
         }
+        let mut bound_udp = Vec::new();
+        for listener in &config.udp_listeners {
+            let socket = udp::bind(listener.bind).map_err(|source| StartError::Bind {
+                addr: listener.bind,
+                source,
+            })?;
+            bound_udp.push((listener.clone(), socket));
+        }
         for (config, socket) in bound {
             gateway.spawn_listener(config, socket)?;
+        }
+        for (config, socket) in bound_udp {
+            gateway.spawn_udp_listener(config, socket)?;
         }
         if let Some(acme) = &acme {
             // The manager stops with the listeners; an order in flight is
@@ -293,6 +317,65 @@ impl Gateway {
         Ok(())
     }
 
+    fn spawn_udp_listener(
+        &self,
+        config: UdpListener,
+        socket: std::net::UdpSocket,
+    ) -> Result<(), StartError> {
+        let addr = config.bind;
+        let socket = tokio::net::UdpSocket::from_std(socket)
+            .map_err(|source| StartError::Bind { addr, source })?;
+        let local = socket
+            .local_addr()
+            .map_err(|source| StartError::Bind { addr, source })?;
+        let label = config.name.clone().unwrap_or_else(|| format!("udp:{addr}"));
+        let context = Arc::new(UdpContext {
+            metrics: self.shared.metrics.udp.listener(&label),
+            label: label.clone(),
+            settings: ArcSwap::from_pointee(config),
+            local,
+        });
+        // Removing the listener (a reload) ends its flows at once; shutdown
+        // stops new flows, and the grace period's end stops the rest.
+        let stop = CancellationToken::new();
+        let stop_all = stop.clone();
+        let hard_stop = self.shared.hard_stop.clone();
+        let deps = UdpDeps {
+            state: Arc::clone(&self.shared.state),
+            metrics: Arc::clone(&self.shared.metrics),
+            refusals: Arc::clone(&self.shared.refusals),
+            sniff_limits: self.shared.sniff_limits,
+            stop_new: self.accept_stop.child_token(),
+            stop_all: stop_all.clone(),
+            tracker: self.tracker.clone(),
+        };
+        let ctx = Arc::clone(&context);
+        self.tracker.spawn(
+            async move {
+                tokio::select! {
+                    () = udp::run(socket, ctx, deps) => {}
+                    () = hard_stop.cancelled() => stop_all.cancel(),
+                }
+            }
+            .instrument(tracing::info_span!("udp", listener = %label)),
+        );
+        tracing::info!(bind = %addr, %local, "listening (UDP)");
+        self.udp_listeners
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(addr, RunningUdp { context, stop });
+        Ok(())
+    }
+
+    /// The local address of the UDP listener configured with `bind`.
+    pub fn udp_local_addr(&self, bind: SocketAddr) -> Option<SocketAddr> {
+        let listeners = self
+            .udp_listeners
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        listeners.get(&bind).map(|l| l.context.local)
+    }
+
     /// The local address of the listener configured with `bind`.
     pub fn local_addr(&self, bind: SocketAddr) -> Option<SocketAddr> {
         let listeners = self
@@ -355,6 +438,22 @@ impl Gateway {
             let socket = self.bind(l.bind)?;
             bound.push((l, socket));
         }
+        let mut bound_udp = Vec::new();
+        {
+            let running = self
+                .udp_listeners
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            for l in &config.udp_listeners {
+                if !running.contains_key(&l.bind) {
+                    let socket = udp::bind(l.bind).map_err(|source| StartError::Bind {
+                        addr: l.bind,
+                        source,
+                    })?;
+                    bound_udp.push((l.clone(), socket));
+                }
+            }
+        }
         self.shared.state.store(Arc::new(State {
             routes,
             http01: config.http01.clone(),
@@ -393,8 +492,27 @@ impl Gateway {
                 }
             });
         }
+        self.udp_listeners
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|bind, running| {
+                match config.udp_listeners.iter().find(|l| l.bind == *bind) {
+                    Some(l) => {
+                        running.context.settings.store(Arc::new(l.clone()));
+                        true
+                    }
+                    None => {
+                        tracing::info!(bind = %bind, "UDP listener removed; its flows end");
+                        running.stop.cancel();
+                        false
+                    }
+                }
+            });
         for (l, socket) in bound {
             self.spawn_listener(l, socket)?;
+        }
+        for (l, socket) in bound_udp {
+            self.spawn_udp_listener(l, socket)?;
         }
         Ok(())
     }

@@ -28,7 +28,7 @@ use crate::tunnel::TunnelRegistry;
 #[derive(Debug)]
 pub(crate) struct Shared {
     /// The current routes and HTTP-01 settings.
-    pub state: ArcSwap<State>,
+    pub state: Arc<ArcSwap<State>>,
     /// Counters.
     pub metrics: Arc<Metrics>,
     /// Connection caps.
@@ -44,7 +44,7 @@ pub(crate) struct Shared {
     /// TLS on terminating routes.
     pub tls: TlsSide,
     /// The refusal path (its log cap: `[limits] refusal_log_rate`).
-    pub refusals: Refusals,
+    pub refusals: Arc<Refusals>,
     /// Failed proxy logins per client address, kept across reloads.
     pub login_failures: Arc<FailureLimiter>,
 }

@@ -62,6 +62,7 @@ pub(crate) fn listener() -> Listener {
 pub(crate) fn config(routes: Vec<Route>) -> GatewayConfig {
     GatewayConfig {
         listeners: vec![listener()],
+        udp_listeners: Vec::new(),
         routes,
         http01: None,
         acme: None,

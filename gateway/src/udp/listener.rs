@@ -1,0 +1,424 @@
+//! One UDP listener's loop: receives every datagram, keeps the flow table
+//! (one flow per client address and port), reads a new flow until its
+//! protocol and name are known, routes it, and forwards its datagrams
+//! unchanged; flows end after `flow_idle` without a datagram either way.
+//!
+//! The loop owns the table, so a datagram costs a hash lookup and a send,
+//! with no lock. Making a backend socket (name resolution) runs in a task
+//! of its own and reports back on a channel, so a slow name never stalls
+//! other flows; the flow's datagrams are held meanwhile, up to a cap.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use portico_config::model::UdpListener;
+use portico_sniff::quic::InitialReader;
+use portico_sniff::{Hostname, Limits, Protocol};
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tokio_util::sync::{CancellationToken, DropGuard};
+use tokio_util::task::TaskTracker;
+
+use crate::metrics::{Metrics, UdpDrop, UdpMetrics};
+use crate::refuse::Refusals;
+use crate::route::State;
+
+use super::decide::{self, Destination, Reading};
+use super::flows::{FlowLimit, FlowTable};
+use super::upstream::{self, Activity, MAX_DATAGRAM};
+
+/// Bytes a flow may hold while its QUIC hello is read or its backend
+/// socket is made; datagrams past it are dropped (counted).
+pub(crate) const HELD_BYTES_MAX: usize = 64 * 1024;
+
+/// How often idle flows are looked for, at most.
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
+
+/// What the loop needs from the running gateway.
+pub(crate) struct UdpDeps {
+    /// The routes and users of the moment (swapped by a reload).
+    pub(crate) state: Arc<ArcSwap<State>>,
+    /// All counters (refusals by reason live there).
+    pub(crate) metrics: Arc<Metrics>,
+    /// The refusal log and its rate cap.
+    pub(crate) refusals: Arc<Refusals>,
+    /// Detector limits (the QUIC hello's size and datagram count).
+    pub(crate) sniff_limits: Limits,
+    /// Stop taking new flows (shutdown began); open flows go on.
+    pub(crate) stop_new: CancellationToken,
+    /// End everything (the grace period is over, or the listener was removed).
+    pub(crate) stop_all: CancellationToken,
+    /// Where the backend-socket and reply tasks are tracked.
+    pub(crate) tracker: TaskTracker,
+}
+
+/// A running UDP listener's shared parts.
+#[derive(Debug)]
+pub(crate) struct UdpContext {
+    /// Its label in logs and metrics: the name, or the bind address.
+    pub(crate) label: String,
+    /// Its settings; a reload stores new ones.
+    pub(crate) settings: ArcSwap<UdpListener>,
+    /// Its counters.
+    pub(crate) metrics: Arc<UdpMetrics>,
+    /// The address it is bound to.
+    pub(crate) local: SocketAddr,
+}
+
+/// Datagrams a flow holds before it can forward them.
+#[derive(Debug, Default)]
+struct Held {
+    datagrams: Vec<Vec<u8>>,
+    bytes: usize,
+}
+
+impl Held {
+    /// Holds `datagram`, or says it is over the cap.
+    fn push(&mut self, datagram: &[u8]) -> bool {
+        if self.bytes + datagram.len() > HELD_BYTES_MAX {
+            return false;
+        }
+        self.bytes += datagram.len();
+        self.datagrams.push(datagram.to_vec());
+        true
+    }
+
+    fn count(&self) -> u64 {
+        self.datagrams.len() as u64
+    }
+}
+
+/// Where a flow is.
+enum FlowState {
+    /// Reading the QUIC hello.
+    Reading(Box<InitialReader>, Held),
+    /// Routed; its backend socket is being made.
+    Connecting(Held),
+    /// Forwarding through its own socket; the guard stops the reply task
+    /// when the flow ends.
+    Forwarding(Arc<UdpSocket>, #[allow(dead_code)] DropGuard),
+    /// Dropped: its datagrams are dropped until it is idle.
+    Blocked(UdpDrop),
+}
+
+struct Flow {
+    state: FlowState,
+    opened: Instant,
+    activity: Arc<Activity>,
+}
+
+/// What a backend-socket task reports.
+enum Event {
+    /// The socket is ready.
+    Ready(SocketAddr, UdpSocket),
+    /// It could not be made.
+    Failed(SocketAddr),
+}
+
+/// Binds a UDP listener's socket: dual-stack for an unspecified IPv6 address.
+pub(crate) fn bind(addr: SocketAddr) -> io::Result<std::net::UdpSocket> {
+    use socket2::{Domain, Protocol as SockProtocol, Socket, Type};
+    let socket = Socket::new(
+        Domain::for_address(addr),
+        Type::DGRAM,
+        Some(SockProtocol::UDP),
+    )?;
+    if addr.is_ipv6() && addr.ip().is_unspecified() {
+        socket.set_only_v6(false)?;
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    Ok(socket.into())
+}
+
+/// Runs the listener until `deps.stop_all`, or until shutdown began and
+/// every flow has ended.
+pub(crate) async fn run(socket: UdpSocket, ctx: Arc<UdpContext>, deps: UdpDeps) {
+    let socket = Arc::new(socket);
+    let epoch = Instant::now();
+    let settings = ctx.settings.load_full();
+    let mut table: FlowTable<Flow> = FlowTable::new(settings.max_flows, settings.max_flows_per_ip);
+    // One event per flow that is making its socket: bounded by the table.
+    let (events_tx, mut events) = mpsc::unbounded_channel();
+    let mut buf = vec![0u8; MAX_DATAGRAM];
+    let mut sweep = tokio::time::interval(SWEEP_EVERY);
+    sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut lp = Loop {
+        socket: &socket,
+        ctx: &ctx,
+        deps: &deps,
+        epoch,
+        events: events_tx,
+    };
+    loop {
+        tokio::select! {
+            biased;
+            () = deps.stop_all.cancelled() => break,
+            Some(event) = events.recv() => lp.on_event(&mut table, event),
+            _ = sweep.tick() => {
+                let settings = ctx.settings.load_full();
+                table.set_limits(settings.max_flows, settings.max_flows_per_ip);
+                lp.sweep(&mut table, &settings);
+                if deps.stop_new.is_cancelled() && table.len() == 0 {
+                    break;
+                }
+            }
+            received = socket.recv_from(&mut buf) => match received {
+                Ok((n, client)) => {
+                    let datagram = buf.get(..n).unwrap_or_default();
+                    lp.on_datagram(&mut table, client, datagram);
+                }
+                // ICMP errors for earlier sends and the like: go on.
+                Err(_) => continue,
+            },
+        }
+    }
+    ctx.metrics.set_open(0);
+}
+
+/// The loop's fixed parts.
+struct Loop<'a> {
+    socket: &'a Arc<UdpSocket>,
+    ctx: &'a Arc<UdpContext>,
+    deps: &'a UdpDeps,
+    epoch: Instant,
+    events: mpsc::UnboundedSender<Event>,
+}
+
+impl Loop<'_> {
+    fn on_datagram(&mut self, table: &mut FlowTable<Flow>, client: SocketAddr, datagram: &[u8]) {
+        let now = Instant::now();
+        let metrics = &self.ctx.metrics;
+        if let Some(flow) = table.get_mut(&client) {
+            flow.activity.touch(now);
+            match &mut flow.state {
+                FlowState::Forwarding(up, _) => match up.try_send(datagram) {
+                    Ok(_) => metrics.to_backend(datagram.len()),
+                    Err(_) => metrics.dropped(UdpDrop::SendFailed, 1),
+                },
+                FlowState::Connecting(held) => {
+                    if !held.push(datagram) {
+                        metrics.dropped(UdpDrop::HeldOverCap, 1);
+                    }
+                }
+                FlowState::Blocked(reason) => metrics.dropped(*reason, 1),
+                FlowState::Reading(..) => self.read(table, client, datagram),
+            }
+            return;
+        }
+        if self.deps.stop_new.is_cancelled() {
+            return;
+        }
+        let flow = Flow {
+            state: FlowState::Reading(
+                Box::new(InitialReader::new(&self.deps.sniff_limits)),
+                Held::default(),
+            ),
+            opened: now,
+            activity: Arc::new(Activity::new(self.epoch)),
+        };
+        match table.insert(client, flow) {
+            Ok(_) => self.read(table, client, datagram),
+            Err(limit) => {
+                metrics.dropped(UdpDrop::FlowLimit, 1);
+                let detail = match limit {
+                    FlowLimit::Total => "max_flows",
+                    FlowLimit::PerIp => "max_flows_per_ip",
+                };
+                self.log_drop(client, None, None, UdpDrop::FlowLimit, detail);
+            }
+        }
+    }
+
+    /// Feeds a datagram to a flow that is being read, and acts on the answer.
+    fn read(&mut self, table: &mut FlowTable<Flow>, client: SocketAddr, datagram: &[u8]) {
+        let protocols = self.ctx.settings.load().protocols;
+        let Some(flow) = table.get_mut(&client) else {
+            return;
+        };
+        let FlowState::Reading(reader, held) = &mut flow.state else {
+            return;
+        };
+        if !held.push(datagram) {
+            self.ctx.metrics.dropped(UdpDrop::HeldOverCap, 1);
+            return;
+        }
+        match decide::read(protocols, reader, datagram) {
+            Reading::Hold => {}
+            Reading::Known(protocol, host) => {
+                let held = std::mem::take(held);
+                self.route(table, client, protocol, host, held);
+            }
+            Reading::Negotiate(answer) => {
+                self.ctx.metrics.dropped(UdpDrop::UnknownVersion, 1);
+                if let Some(answer) = answer {
+                    let _ = self.socket.try_send_to(&answer, client);
+                }
+                table.remove(&client);
+            }
+            Reading::Drop(UdpDrop::NotQuic) => {
+                // Stateless: keep no flow for traffic that is not ours.
+                self.ctx.metrics.dropped(UdpDrop::NotQuic, 1);
+                table.remove(&client);
+            }
+            Reading::Drop(reason) => {
+                let dropped = held.count();
+                self.block(flow, client, None, None, reason, dropped);
+            }
+        }
+    }
+
+    /// Routes a flow whose protocol and name are known.
+    fn route(
+        &mut self,
+        table: &mut FlowTable<Flow>,
+        client: SocketAddr,
+        protocol: Protocol,
+        host: Option<Hostname>,
+        held: Held,
+    ) {
+        let settings = self.ctx.settings.load();
+        let state = self.deps.state.load();
+        let found = decide::route(
+            &state.routes,
+            settings.name.as_deref(),
+            self.ctx.local,
+            client,
+            protocol,
+            host.as_ref(),
+        );
+        let Some(flow) = table.get_mut(&client) else {
+            return;
+        };
+        match found {
+            Ok(destination) => {
+                tracing::debug!(%client, listener = %self.ctx.label, route = %destination.route, "UDP flow routed");
+                self.ctx.metrics.flow_routed(protocol);
+                flow.state = FlowState::Connecting(held);
+                self.spawn_open(client, destination, settings.peek_timeout);
+            }
+            Err(reason) => {
+                let dropped = held.count();
+                self.block(flow, client, Some(protocol), host.as_ref(), reason, dropped);
+            }
+        }
+    }
+
+    /// Makes the flow's backend socket in a task of its own.
+    fn spawn_open(&self, client: SocketAddr, destination: Destination, timeout: Duration) {
+        let events = self.events.clone();
+        let label = self.ctx.label.clone();
+        self.deps.tracker.spawn(async move {
+            let event = match upstream::open(&destination, timeout).await {
+                Ok(socket) => Event::Ready(client, socket),
+                Err(err) => {
+                    tracing::info!(%client, listener = %label, route = %destination.route, error = %err, "UDP backend unreachable");
+                    Event::Failed(client)
+                }
+            };
+            let _ = events.send(event);
+        });
+    }
+
+    fn on_event(&mut self, table: &mut FlowTable<Flow>, event: Event) {
+        match event {
+            Event::Ready(client, socket) => {
+                let Some(flow) = table.get_mut(&client) else {
+                    return; // ended meanwhile
+                };
+                let FlowState::Connecting(held) = &mut flow.state else {
+                    return;
+                };
+                let held = std::mem::take(held);
+                let socket = Arc::new(socket);
+                for datagram in &held.datagrams {
+                    match socket.try_send(datagram) {
+                        Ok(_) => self.ctx.metrics.to_backend(datagram.len()),
+                        Err(_) => self.ctx.metrics.dropped(UdpDrop::SendFailed, 1),
+                    }
+                }
+                let stop = self.deps.stop_all.child_token();
+                self.deps.tracker.spawn(upstream::relay_replies(
+                    Arc::clone(&socket),
+                    Arc::clone(self.socket),
+                    client,
+                    Arc::clone(&flow.activity),
+                    Arc::clone(&self.ctx.metrics),
+                    stop.clone(),
+                ));
+                flow.state = FlowState::Forwarding(socket, stop.drop_guard());
+            }
+            Event::Failed(client) => {
+                if let Some(flow) = table.get_mut(&client)
+                    && let FlowState::Connecting(held) = &flow.state
+                {
+                    let dropped = held.count();
+                    self.ctx.metrics.dropped(UdpDrop::BackendUnreachable, dropped);
+                    flow.state = FlowState::Blocked(UdpDrop::BackendUnreachable);
+                }
+            }
+        }
+        self.ctx.metrics.set_open(table.len());
+    }
+
+    /// Ends idle flows, and flows still reading past `peek_timeout`.
+    fn sweep(&mut self, table: &mut FlowTable<Flow>, settings: &UdpListener) {
+        let now = Instant::now();
+        let metrics = Arc::clone(&self.ctx.metrics);
+        table.retain(|_, flow| {
+            if let FlowState::Reading(_, held) = &flow.state
+                && now.saturating_duration_since(flow.opened) > settings.peek_timeout
+            {
+                metrics.dropped(UdpDrop::PeekTimeout, held.count());
+                return false;
+            }
+            flow.activity.idle(now) <= settings.flow_idle
+        });
+        metrics.set_open(table.len());
+    }
+
+    /// Blocks a flow for `reason`: its held and later datagrams are dropped
+    /// until it is idle; logged once.
+    fn block(
+        &self,
+        flow: &mut Flow,
+        client: SocketAddr,
+        protocol: Option<Protocol>,
+        host: Option<&Hostname>,
+        reason: UdpDrop,
+        dropped: u64,
+    ) {
+        self.ctx.metrics.dropped(reason, dropped);
+        flow.state = FlowState::Blocked(reason);
+        self.log_drop(client, protocol, host, reason, "");
+    }
+
+    /// Logs (under the refusal log cap) and counts a dropped flow as a
+    /// refusal, like a refused TCP connection.
+    fn log_drop(
+        &self,
+        client: SocketAddr,
+        protocol: Option<Protocol>,
+        host: Option<&Hostname>,
+        reason: UdpDrop,
+        detail: &str,
+    ) {
+        self.deps
+            .metrics
+            .count_refusal(&self.ctx.label, protocol, reason.as_str());
+        if self.deps.refusals.may_log() {
+            tracing::info!(
+                %client,
+                listener = %self.ctx.label,
+                protocol = protocol.map_or("-", Protocol::as_str),
+                name = host.map_or("-", Hostname::as_str),
+                reason = reason.as_str(),
+                detail,
+                "UDP flow dropped"
+            );
+        }
+    }
+}

@@ -1,0 +1,18 @@
+//! Stage 9, UDP: `[[udp_listener]]`s. Datagrams are grouped into flows (one
+//! per client address and port); a new flow is read until its protocol and
+//! name are known — QUIC by the SNI in its Initial packets, `other` at once —
+//! then routed with the same table, listener filter and `allow`/`deny` rules
+//! as TCP, and its datagrams are forwarded unchanged through a socket of its
+//! own; replies go back from the listener's address and port.
+//!
+//! - [`flows`]: the flow table and its caps (`max_flows`, `max_flows_per_ip`)
+//! - [`decide`]: what a flow is and where it goes, without I/O
+//! - [`upstream`]: a flow's backend socket and the task relaying replies
+//! - [`listener`]: the receive loop that ties them together
+
+mod decide;
+mod flows;
+mod listener;
+mod upstream;
+
+pub(crate) use listener::{UdpContext, UdpDeps, bind, run};

@@ -1,0 +1,151 @@
+//! A routed flow's side toward its backend: a connected UDP socket of its
+//! own (so the backend's replies are told apart by socket, and only the
+//! backend's address is accepted), and the task that sends the backend's
+//! replies to the client from the listener's own address and port.
+
+use std::cell::RefCell;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::net::UdpSocket;
+use tokio_util::sync::CancellationToken;
+
+use crate::connect::{ConnectError, resolve};
+use crate::metrics::{UdpDrop, UdpMetrics};
+
+use super::decide::Destination;
+
+/// The largest UDP payload (65,535 less the IPv4 and UDP headers); the one
+/// receive buffer per thread has this size, so no datagram is cut short.
+pub(crate) const MAX_DATAGRAM: usize = 65_507;
+
+thread_local! {
+    /// The buffer replies are read into; borrowed only between awaits.
+    static REPLY_BUF: RefCell<Vec<u8>> = RefCell::new(vec![0; MAX_DATAGRAM]);
+}
+
+/// When a flow last carried a datagram either way, in milliseconds since
+/// the listener's epoch; shared by the listener's loop and the reply task.
+#[derive(Debug)]
+pub(crate) struct Activity {
+    epoch: Instant,
+    last_ms: AtomicU64,
+}
+
+impl Activity {
+    /// Activity now, counted from `epoch`.
+    pub(crate) fn new(epoch: Instant) -> Activity {
+        let a = Activity {
+            epoch,
+            last_ms: AtomicU64::new(0),
+        };
+        a.touch(Instant::now());
+        a
+    }
+
+    /// A datagram passed at `now`.
+    pub(crate) fn touch(&self, now: Instant) {
+        let ms = u64::try_from(now.saturating_duration_since(self.epoch).as_millis())
+            .unwrap_or(u64::MAX);
+        self.last_ms.fetch_max(ms, Ordering::Relaxed);
+    }
+
+    /// How long no datagram has passed, at `now`.
+    pub(crate) fn idle(&self, now: Instant) -> Duration {
+        let last = self.epoch + Duration::from_millis(self.last_ms.load(Ordering::Relaxed));
+        now.saturating_duration_since(last)
+    }
+}
+
+/// Makes the flow's socket toward the backend: resolves the name (each
+/// step under `timeout`), binds an ephemeral port of the address's family
+/// and connects it to the first address.
+pub(crate) async fn open(destination: &Destination, timeout: Duration) -> Result<UdpSocket, ConnectError> {
+    let addrs = resolve(&destination.backend, destination.default_port, timeout).await?;
+    let mut last = None;
+    for addr in addrs {
+        match bind_connected(addr).await {
+            Ok(socket) => return Ok(socket),
+            Err(source) => last = Some(ConnectError::Connect { addr, source }),
+        }
+    }
+    Err(last.unwrap_or(ConnectError::NoAddress {
+        host: destination.backend.host.clone(),
+    }))
+}
+
+async fn bind_connected(addr: SocketAddr) -> io::Result<UdpSocket> {
+    let local: SocketAddr = if addr.is_ipv4() {
+        (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+    } else {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    let socket = UdpSocket::bind(local).await?;
+    socket.connect(addr).await?;
+    Ok(socket)
+}
+
+/// Sends what the backend answers on `socket` to `client` through
+/// `listener`, until `stop`. A reply the listener's socket cannot take at
+/// once is dropped (UDP), and counted.
+pub(crate) async fn relay_replies(
+    socket: Arc<UdpSocket>,
+    listener: Arc<UdpSocket>,
+    client: SocketAddr,
+    activity: Arc<Activity>,
+    metrics: Arc<UdpMetrics>,
+    stop: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            ready = socket.readable() => {
+                if ready.is_err() {
+                    return;
+                }
+            }
+        }
+        REPLY_BUF.with_borrow_mut(|buf| {
+            loop {
+                match socket.try_recv(buf) {
+                    Ok(n) => {
+                        let reply = buf.get(..n).unwrap_or_default();
+                        match listener.try_send_to(reply, client) {
+                            Ok(_) => {
+                                metrics.to_client(n);
+                                activity.touch(Instant::now());
+                            }
+                            Err(_) => metrics.dropped(UdpDrop::SendFailed, 1),
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    // An ICMP error from the backend (port unreachable) is
+                    // reported on the next receive: the flow goes on, as a
+                    // client's retry may find the backend up.
+                    Err(_) => break,
+                }
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn activity_measures_idle_time() {
+        let epoch = Instant::now();
+        let a = Activity::new(epoch);
+        let later = Instant::now() + Duration::from_secs(3);
+        assert!(a.idle(later) >= Duration::from_millis(2900));
+        a.touch(later);
+        assert!(a.idle(later) < Duration::from_millis(10));
+        // An older touch does not move the time back.
+        a.touch(epoch);
+        assert!(a.idle(later) < Duration::from_millis(10));
+    }
+}
