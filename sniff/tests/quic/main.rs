@@ -338,7 +338,10 @@ fn write_fuzz_seeds() {
     let datagram_seeds = [
         ("rfc9001_a2", vec![read("rfc9001_a2_client_initial.bin")]),
         ("rfc9369_a2", vec![read("rfc9369_a2_client_initial.bin")]),
-        ("quinn_h3", real_client::first_flight("app.example.org", &[b"h3".to_vec()])),
+        (
+            "quinn_h3",
+            real_client::first_flight("app.example.org", &[b"h3".to_vec()]),
+        ),
         (
             "quinn_two_datagrams",
             real_client::first_flight("big.example.org", &real_client::many_alpn(150)),
