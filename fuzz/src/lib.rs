@@ -8,9 +8,11 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use portico_sniff::proxy::{self, ProxyError, ProxyHeader};
+use portico_sniff::quic::read_plaintext_payloads;
 use portico_sniff::socks5::{self, Request, Socks5Error};
 use portico_sniff::{
-    Credentials, Detection, Error, Limits, Protocol, ProtocolSet, ProxyTarget, Status, detect,
+    Credentials, Detection, Error, InitialReader, Limits, Protocol, ProtocolSet, ProxyTarget,
+    QuicVerdict, Status, detect, version_negotiation,
 };
 
 /// Inputs up to this many bytes are also fed one byte per read.
@@ -22,6 +24,7 @@ pub const SMALL_LIMITS: Limits = Limits {
     http_head: 256,
     http_headers: 8,
     xmpp_head: 160,
+    quic_datagrams: 2,
 };
 
 /// The answer of [`detect`].
@@ -420,6 +423,67 @@ impl Exchange {
                 }
                 Step::End(Ending::Failed(Stage::Request, e))
             }
+/// Splits fuzz input into datagrams (or plaintext payloads): each is a
+/// 2-byte big-endian length and that many bytes; the last takes what is
+/// left when the input runs short. The seeds in `fuzz/seeds/detect_quic`
+/// use this framing.
+pub fn datagrams(mut data: &[u8]) -> Vec<&[u8]> {
+    let mut out = Vec::new();
+    while let Some((len, rest)) = data.split_first_chunk::<2>() {
+        let len = usize::from(u16::from_be_bytes(*len)).min(rest.len());
+        let (datagram, after) = rest.split_at(len);
+        out.push(datagram);
+        data = after;
+    }
+    out
+}
+
+/// Checks one QUIC answer.
+fn check_quic_answer(answer: &QuicVerdict) {
+    if let QuicVerdict::Complete(d) = answer {
+        assert_eq!(d.protocol, Protocol::Quic);
+        assert!(d.tls.is_some());
+        assert!(d.http.is_none() && d.connect.is_none() && d.socks5.is_none());
+        assert_eq!(d.consume, 0);
+    }
+}
+
+/// Feeds the datagrams of `data` to an [`InitialReader`]: consistent
+/// answers; `NotQuic` and `UnknownVersion` only for a fresh reader and
+/// leaving it fresh; final answers that stay; the same answers from a
+/// second reader; a Version Negotiation answer only for an unknown version;
+/// under default and small limits.
+pub fn check_quic(data: &[u8]) {
+    let datagrams = datagrams(data);
+    for limits in [Limits::default(), SMALL_LIMITS] {
+        let mut reader = InitialReader::new(&limits);
+        let mut twin = InitialReader::new(&limits);
+        let mut started = false;
+        let mut last: Option<QuicVerdict> = None;
+        for d in &datagrams {
+            let answer = reader.push(d);
+            check_quic_answer(&answer);
+            assert_eq!(twin.push(d), answer, "not deterministic");
+            if let Some(done @ (QuicVerdict::Complete(_) | QuicVerdict::Invalid(_))) = &last {
+                assert_eq!(&answer, done, "a final answer changed");
+            }
+            match &answer {
+                QuicVerdict::NotQuic | QuicVerdict::UnknownVersion(_) => {
+                    assert!(!started, "{answer:?} for a started flow");
+                }
+                QuicVerdict::NeedMore => started = true,
+                QuicVerdict::Complete(_) | QuicVerdict::Invalid(_) => {}
+            }
+            let vn = version_negotiation(d);
+            if let Some(vn) = &vn {
+                assert!(d.len() >= 1200);
+                assert_eq!(vn.get(1..5), Some(&[0u8; 4][..]));
+                assert!(matches!(
+                    InitialReader::new(&limits).push(d),
+                    QuicVerdict::UnknownVersion(v) if v != 0
+                ));
+            }
+            last = Some(answer);
         }
     }
 }
@@ -461,5 +525,21 @@ pub fn check_socks5_exchange(data: &[u8]) {
             start = end;
         }
         assert_eq!(fed.finish(), whole, "users {users}, split at {cuts:?}");
+    }
+}
+
+/// Reads the chunks of `data` as decrypted Initial payloads (frames, CRYPTO
+/// reassembly, the ClientHello), which encrypted input rarely reaches:
+/// consistent and deterministic answers under default and small limits.
+pub fn check_quic_frames(data: &[u8]) {
+    let payloads = datagrams(data);
+    for limits in [Limits::default(), SMALL_LIMITS] {
+        let answer = read_plaintext_payloads(payloads.iter().copied(), &limits);
+        check_quic_answer(&answer);
+        assert!(!matches!(
+            answer,
+            QuicVerdict::NotQuic | QuicVerdict::UnknownVersion(_)
+        ));
+        assert_eq!(read_plaintext_payloads(payloads.iter().copied(), &limits), answer);
     }
 }

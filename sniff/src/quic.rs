@@ -61,6 +61,8 @@
 //! - A flow that sends [`Limits::quic_datagrams`] datagrams without
 //!   completing its hello is [`QuicError::TooManyDatagrams`].
 //!
+//! A reader holds at most about twice [`Limits::tls_hello`] bytes (the
+//! CRYPTO stream and a map of which bytes arrived) plus one packet.
 //! `Complete` and `Invalid` are final: later calls return them again without
 //! reading. Given the same datagrams, the answer does not depend on how the
 //! client split its CRYPTO data into frames, packets and datagrams, nor on

@@ -22,3 +22,5 @@ mod tunnel_exit;
 mod tunnel_fixtures;
 #[cfg(test)]
 mod tunnel_probe;
+#[cfg(test)]
+mod udp;

@@ -233,3 +233,9 @@ fn a_small_hello_cap_is_too_large() {
     let verdict = InitialReader::new(&limits).push(RFC9001_INITIAL);
     assert_eq!(verdict, QuicVerdict::Invalid(QuicError::TooLarge));
 }
+
+#[test]
+fn a_reader_can_move_between_tasks() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<InitialReader>();
+}

@@ -309,3 +309,73 @@ proptest! {
         let _ = read_plaintext_payloads(datagrams.iter().map(Vec::as_slice), &Limits::default());
     }
 }
+
+/// Frames datagrams (or payloads) as the fuzz targets read them: a 2-byte
+/// big-endian length before each.
+fn fuzz_framing(chunks: &[Vec<u8>]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for chunk in chunks {
+        out.extend_from_slice(&u16::try_from(chunk.len()).unwrap().to_be_bytes());
+        out.extend_from_slice(chunk);
+    }
+    out
+}
+
+/// Writes the seed corpora of the `detect_quic` and `quic_frames` fuzz
+/// targets (`fuzz/seeds/`): the RFC packets, quinn's first flights and a
+/// split post-quantum hello. Run by hand after changing them:
+/// `cargo test -p portico-sniff --test quic -- --ignored write_fuzz_seeds`.
+#[test]
+#[ignore = "writes fuzz/seeds; run by hand"]
+fn write_fuzz_seeds() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds");
+    let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/quic");
+    let read = |name: &str| std::fs::read(corpus.join(name)).unwrap();
+    let client = InitialBuilder::new(V1, &DCID);
+    let hello = client_hello("pq.example.org", &[b"h3"], 1216 + 32);
+    let (a, b) = hello.split_at(1100);
+    let pq_frames = [crypto_frame(1100, b), crypto_frame(0, a)];
+    let datagram_seeds = [
+        ("rfc9001_a2", vec![read("rfc9001_a2_client_initial.bin")]),
+        ("rfc9369_a2", vec![read("rfc9369_a2_client_initial.bin")]),
+        (
+            "quinn_h3",
+            real_client::first_flight("app.example.org", &[b"h3".to_vec()]),
+        ),
+        (
+            "quinn_two_datagrams",
+            real_client::first_flight("big.example.org", &real_client::many_alpn(150)),
+        ),
+        (
+            "pq_two_datagrams_reversed",
+            vec![
+                datagram(&[client.initial(1, &pq_frames[0])]),
+                datagram(&[client.initial(0, &pq_frames[1])]),
+            ],
+        ),
+    ];
+    let dir = root.join("detect_quic");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, datagrams) in datagram_seeds {
+        std::fs::write(dir.join(name), fuzz_framing(&datagrams)).unwrap();
+    }
+    let mut rfc_payload = read("rfc9001_a2_crypto_frame.bin");
+    rfc_payload.extend_from_slice(&[0; 16]);
+    let payload_seeds = [
+        ("rfc9001_a2_payload", vec![rfc_payload]),
+        ("pq_split", pq_frames.to_vec()),
+        (
+            "small_pieces",
+            vec![
+                [ping_and_ack(), crypto_frame(40, &hello[40..90])].concat(),
+                crypto_frame(0, &hello[..50]),
+                [crypto_frame(90, &hello[90..]), vec![0x1c, 0, 0, 0]].concat(),
+            ],
+        ),
+    ];
+    let dir = root.join("quic_frames");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, payloads) in payload_seeds {
+        std::fs::write(dir.join(name), fuzz_framing(&payloads)).unwrap();
+    }
+}
