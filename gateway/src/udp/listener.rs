@@ -195,7 +195,7 @@ impl Loop<'_> {
         if let Some(flow) = table.get_mut(&client) {
             flow.activity.touch(now);
             match &mut flow.state {
-                FlowState::Forwarding(up, _) => match up.try_send(datagram) {
+                FlowState::Forwarding(up, _) => match upstream::send_now(up, datagram) {
                     Ok(_) => metrics.to_backend(datagram.len()),
                     Err(_) => metrics.dropped(UdpDrop::SendFailed, 1),
                 },
@@ -255,7 +255,7 @@ impl Loop<'_> {
             Reading::Negotiate(answer) => {
                 self.ctx.metrics.dropped(UdpDrop::UnknownVersion, 1);
                 if let Some(answer) = answer {
-                    let _ = self.socket.try_send_to(&answer, client);
+                    let _ = upstream::send_to_now(self.socket, &answer, client);
                 }
                 table.remove(&client);
             }
@@ -335,7 +335,7 @@ impl Loop<'_> {
                 let held = std::mem::take(held);
                 let socket = Arc::new(socket);
                 for datagram in &held.datagrams {
-                    match socket.try_send(datagram) {
+                    match upstream::send_now(&socket, datagram) {
                         Ok(_) => self.ctx.metrics.to_backend(datagram.len()),
                         Err(_) => self.ctx.metrics.dropped(UdpDrop::SendFailed, 1),
                     }

@@ -60,6 +60,19 @@ impl Activity {
     }
 }
 
+/// Sends `datagram` on the connected `socket` now, or fails (`WouldBlock`
+/// when its buffer is full). A direct non-blocking send: tokio's `try_send`
+/// would also fail on a new socket whose readiness the reactor has not seen
+/// yet.
+pub(crate) fn send_now(socket: &UdpSocket, datagram: &[u8]) -> io::Result<usize> {
+    socket2::SockRef::from(socket).send(datagram)
+}
+
+/// Sends `datagram` to `to` through `socket` now, or fails (see [`send_now`]).
+pub(crate) fn send_to_now(socket: &UdpSocket, datagram: &[u8], to: SocketAddr) -> io::Result<usize> {
+    socket2::SockRef::from(socket).send_to(datagram, &to.into())
+}
+
 /// Makes the flow's socket toward the backend: resolves the name (each
 /// step under `timeout`), binds an ephemeral port of the address's family
 /// and connects it to the first address.
@@ -113,7 +126,7 @@ pub(crate) async fn relay_replies(
                 match socket.try_recv(buf) {
                     Ok(n) => {
                         let reply = buf.get(..n).unwrap_or_default();
-                        match listener.try_send_to(reply, client) {
+                        match send_to_now(&listener, reply, client) {
                             Ok(_) => {
                                 metrics.to_client(n);
                                 activity.touch(Instant::now());
