@@ -142,14 +142,17 @@ fn udp_listener_served<'a>(
 ) -> Option<(&'a UdpListener, Protocol)> {
     udp.iter().find_map(|l| {
         let admitted = route.access.listeners.is_empty()
-            || l
-                .name
+            || l.name
                 .as_ref()
                 .is_some_and(|n| route.access.listeners.contains(n));
         let shared = [Protocol::Quic, Protocol::Other]
             .into_iter()
             .find(|p| route.protocols.contains(*p) && l.protocols.contains(*p));
-        if admitted { shared.map(|p| (l, p)) } else { None }
+        if admitted {
+            shared.map(|p| (l, p))
+        } else {
+            None
+        }
     })
 }
 
@@ -192,14 +195,14 @@ pub(crate) fn check_udp_routes(
             refuse(rep, rep.key_span(p.span()), "a PROXY header is for TCP");
         }
         if let Some(t) = r.terminate_tls.as_ref().filter(|t| *t.get_ref()) {
-            refuse(
-                rep,
-                rep.key_span(t.span()),
-                "QUIC's TLS is not terminated",
-            );
+            refuse(rep, rep.key_span(t.span()), "QUIC's TLS is not terminated");
         }
         if let Some(u) = &r.users {
-            refuse(rep, rep.key_span(u.span()), "datagrams carry no credentials");
+            refuse(
+                rep,
+                rep.key_span(u.span()),
+                "datagrams carry no credentials",
+            );
         }
         if let Some(e) = r.exit.as_ref().filter(|e| *e.get_ref()) {
             refuse(

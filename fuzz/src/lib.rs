@@ -8,8 +8,8 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use portico_sniff::proxy::{self, ProxyError, ProxyHeader};
-use portico_sniff::quic::read_plaintext_payloads;
 use portico_sniff::socks5::{self, Request, Socks5Error};
+use portico_sniff::quic::read_plaintext_payloads;
 use portico_sniff::{
     Credentials, Detection, Error, InitialReader, Limits, Protocol, ProtocolSet, ProxyTarget,
     QuicVerdict, Status, detect, version_negotiation,
@@ -423,6 +423,50 @@ impl Exchange {
                 }
                 Step::End(Ending::Failed(Stage::Request, e))
             }
+        }
+    }
+}
+
+/// A success reply bound to an IP target is the request's own encoding but
+/// for the code byte (`05 00 00 ATYP ADDR PORT`).
+fn check_reply_round_trip(reply: &[u8], request: &Request) {
+    let mut as_request = reply.to_vec();
+    as_request[1] = 0x01; // CONNECT in place of the reply code
+    match socks5::parse_request(&as_request) {
+        Ok(Status::Complete((back, used))) => {
+            assert_eq!(&back, request);
+            assert_eq!(used, reply.len());
+        }
+        other => panic!("reply {reply:?} does not parse back: {other:?}"),
+    }
+}
+
+/// Runs the server side of a SOCKS5 exchange over `data`, with and without
+/// users configured: it never panics nor advances past its stages, each
+/// parser decides before its message's largest size, and the ending, the
+/// answers and the bytes left to forward are the same whether `data`
+/// arrives in one read or in reads split at points derived from it.
+pub fn check_socks5_exchange(data: &[u8]) {
+    let cuts = cuts(data);
+    for users in [true, false] {
+        let mut whole = Exchange::new(users);
+        whole.feed(data);
+        let whole = whole.finish();
+
+        let mut fed = Exchange::new(users);
+        let mut start = 0;
+        let mut ends: Vec<usize> = cuts.iter().map(|&c| c.min(data.len())).collect();
+        ends.push(data.len());
+        ends.sort_unstable();
+        ends.dedup();
+        for end in ends {
+            fed.feed(&data[start..end]);
+            start = end;
+        }
+        assert_eq!(fed.finish(), whole, "users {users}, split at {cuts:?}");
+    }
+}
+
 /// Splits fuzz input into datagrams (or plaintext payloads): each is a
 /// 2-byte big-endian length and that many bytes; the last takes what is
 /// left when the input runs short. The seeds in `fuzz/seeds/detect_quic`
@@ -485,46 +529,6 @@ pub fn check_quic(data: &[u8]) {
             }
             last = Some(answer);
         }
-    }
-}
-
-/// A success reply bound to an IP target is the request's own encoding but
-/// for the code byte (`05 00 00 ATYP ADDR PORT`).
-fn check_reply_round_trip(reply: &[u8], request: &Request) {
-    let mut as_request = reply.to_vec();
-    as_request[1] = 0x01; // CONNECT in place of the reply code
-    match socks5::parse_request(&as_request) {
-        Ok(Status::Complete((back, used))) => {
-            assert_eq!(&back, request);
-            assert_eq!(used, reply.len());
-        }
-        other => panic!("reply {reply:?} does not parse back: {other:?}"),
-    }
-}
-
-/// Runs the server side of a SOCKS5 exchange over `data`, with and without
-/// users configured: it never panics nor advances past its stages, each
-/// parser decides before its message's largest size, and the ending, the
-/// answers and the bytes left to forward are the same whether `data`
-/// arrives in one read or in reads split at points derived from it.
-pub fn check_socks5_exchange(data: &[u8]) {
-    let cuts = cuts(data);
-    for users in [true, false] {
-        let mut whole = Exchange::new(users);
-        whole.feed(data);
-        let whole = whole.finish();
-
-        let mut fed = Exchange::new(users);
-        let mut start = 0;
-        let mut ends: Vec<usize> = cuts.iter().map(|&c| c.min(data.len())).collect();
-        ends.push(data.len());
-        ends.sort_unstable();
-        ends.dedup();
-        for end in ends {
-            fed.feed(&data[start..end]);
-            start = end;
-        }
-        assert_eq!(fed.finish(), whole, "users {users}, split at {cuts:?}");
     }
 }
 

@@ -275,7 +275,9 @@ mod tests {
         all.render(&mut out);
         assert!(out.contains("portico_udp_flows_total{listener=\"dns\",protocol=\"other\"} 1"));
         assert!(out.contains("portico_udp_open_flows{listener=\"dns\"} 1"));
-        assert!(out.contains("portico_udp_bytes_total{listener=\"dns\",direction=\"to_client\"} 100"));
+        assert!(
+            out.contains("portico_udp_bytes_total{listener=\"dns\",direction=\"to_client\"} 100")
+        );
         assert!(out.contains("portico_udp_drops_total{listener=\"dns\",reason=\"flow_limit\"} 3"));
         assert!(!out.contains("reason=\"no_route\""));
     }

@@ -495,8 +495,8 @@ impl Gateway {
         self.udp_listeners
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .retain(|bind, running| {
-                match config.udp_listeners.iter().find(|l| l.bind == *bind) {
+            .retain(
+                |bind, running| match config.udp_listeners.iter().find(|l| l.bind == *bind) {
                     Some(l) => {
                         running.context.settings.store(Arc::new(l.clone()));
                         true
@@ -506,8 +506,8 @@ impl Gateway {
                         running.stop.cancel();
                         false
                     }
-                }
-            });
+                },
+            );
         for (l, socket) in bound {
             self.spawn_listener(l, socket)?;
         }

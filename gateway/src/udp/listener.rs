@@ -356,7 +356,9 @@ impl Loop<'_> {
                     && let FlowState::Connecting(held) = &flow.state
                 {
                     let dropped = held.count();
-                    self.ctx.metrics.dropped(UdpDrop::BackendUnreachable, dropped);
+                    self.ctx
+                        .metrics
+                        .dropped(UdpDrop::BackendUnreachable, dropped);
                     flow.state = FlowState::Blocked(UdpDrop::BackendUnreachable);
                 }
             }

@@ -69,14 +69,21 @@ pub(crate) fn send_now(socket: &UdpSocket, datagram: &[u8]) -> io::Result<usize>
 }
 
 /// Sends `datagram` to `to` through `socket` now, or fails (see [`send_now`]).
-pub(crate) fn send_to_now(socket: &UdpSocket, datagram: &[u8], to: SocketAddr) -> io::Result<usize> {
+pub(crate) fn send_to_now(
+    socket: &UdpSocket,
+    datagram: &[u8],
+    to: SocketAddr,
+) -> io::Result<usize> {
     socket2::SockRef::from(socket).send_to(datagram, &to.into())
 }
 
 /// Makes the flow's socket toward the backend: resolves the name (each
 /// step under `timeout`), binds an ephemeral port of the address's family
 /// and connects it to the first address.
-pub(crate) async fn open(destination: &Destination, timeout: Duration) -> Result<UdpSocket, ConnectError> {
+pub(crate) async fn open(
+    destination: &Destination,
+    timeout: Duration,
+) -> Result<UdpSocket, ConnectError> {
     let addrs = resolve(&destination.backend, destination.default_port, timeout).await?;
     let mut last = None;
     for addr in addrs {

@@ -44,12 +44,17 @@ async fn udp_echo(tag: &'static str) -> SocketAddr {
 }
 
 /// A gateway with only this UDP listener and these routes; its address.
-async fn start_udp(listener: UdpListener, routes: Vec<portico_config::model::Route>) -> (Arc<Gateway>, SocketAddr) {
+async fn start_udp(
+    listener: UdpListener,
+    routes: Vec<portico_config::model::Route>,
+) -> (Arc<Gateway>, SocketAddr) {
     let mut cfg = config(routes);
     cfg.listeners.clear();
     let bind = listener.bind;
     cfg.udp_listeners = vec![listener];
-    let gateway = Gateway::start(cfg, Vec::new()).await.expect("gateway starts");
+    let gateway = Gateway::start(cfg, Vec::new())
+        .await
+        .expect("gateway starts");
     let addr = gateway.udp_local_addr(bind).expect("UDP listener bound");
     (gateway, addr)
 }
@@ -90,14 +95,21 @@ async fn other_datagrams_are_forwarded_per_flow_with_replies_from_the_listener()
     for round in 0..2 {
         for (i, c) in clients.iter().enumerate() {
             let payload = format!("q{i}-{round}");
-            let Some((reply, from)) = ask(c, addr, payload.as_bytes()).await else { panic!("no reply: {}", gateway.metrics().render()) };
-            assert_eq!(from, addr, "the reply comes from the listener's own address");
+            let Some((reply, from)) = ask(c, addr, payload.as_bytes()).await else {
+                panic!("no reply: {}", gateway.metrics().render())
+            };
+            assert_eq!(
+                from, addr,
+                "the reply comes from the listener's own address"
+            );
             assert_eq!(reply, format!("dns:{payload}").into_bytes());
         }
     }
     // A large datagram passes whole.
     let big = vec![7u8; 60_000];
-    let (reply, _) = ask(&clients[0], addr, &big).await.expect("a reply to a large datagram");
+    let (reply, _) = ask(&clients[0], addr, &big)
+        .await
+        .expect("a reply to a large datagram");
     assert_eq!(reply.len(), 4 + big.len());
     let metrics = gateway.metrics().render();
     assert!(
@@ -105,7 +117,8 @@ async fn other_datagrams_are_forwarded_per_flow_with_replies_from_the_listener()
         "{metrics}"
     );
     assert!(
-        metrics.contains("portico_udp_datagrams_total{listener=\"dns\",direction=\"to_client\"} 81"),
+        metrics
+            .contains("portico_udp_datagrams_total{listener=\"dns\",direction=\"to_client\"} 81"),
         "{metrics}"
     );
     gateway.shutdown().await;
@@ -156,7 +169,9 @@ async fn unrouted_datagrams_never_reach_a_backend() {
         "{metrics}"
     );
     assert!(
-        metrics.contains("portico_refusals_total{listener=\"open\",protocol=\"other\",reason=\"no_route\"} 1"),
+        metrics.contains(
+            "portico_refusals_total{listener=\"open\",protocol=\"other\",reason=\"no_route\"} 1"
+        ),
         "one refusal per flow: {metrics}"
     );
     gateway.shutdown().await;
@@ -177,9 +192,10 @@ mod quic {
             .expect("cert");
         let der = CertificateDer::from(cert.der().to_vec());
         let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
-        let config = quinn::ServerConfig::with_single_cert(vec![der.clone()], key).expect("server config");
-        let endpoint =
-            quinn::Endpoint::server(config, LOOPBACK.parse().expect("addr")).expect("server endpoint");
+        let config =
+            quinn::ServerConfig::with_single_cert(vec![der.clone()], key).expect("server config");
+        let endpoint = quinn::Endpoint::server(config, LOOPBACK.parse().expect("addr"))
+            .expect("server endpoint");
         let server = endpoint.clone();
         tokio::spawn(async move {
             while let Some(incoming) = server.accept().await {
@@ -201,11 +217,13 @@ mod quic {
     fn client(trust: &CertificateDer<'static>) -> quinn::Endpoint {
         let mut roots = rustls::RootCertStore::empty();
         roots.add(trust.clone()).expect("trust");
-        let mut config = quinn::ClientConfig::with_root_certificates(Arc::new(roots)).expect("client config");
+        let mut config =
+            quinn::ClientConfig::with_root_certificates(Arc::new(roots)).expect("client config");
         let mut transport = quinn::TransportConfig::default();
         transport.max_idle_timeout(Some(Duration::from_secs(2).try_into().expect("idle")));
         config.transport_config(Arc::new(transport));
-        let mut endpoint = quinn::Endpoint::client(LOOPBACK.parse().expect("addr")).expect("client endpoint");
+        let mut endpoint =
+            quinn::Endpoint::client(LOOPBACK.parse().expect("addr")).expect("client endpoint");
         endpoint.set_default_client_config(config);
         endpoint
     }
@@ -253,7 +271,9 @@ mod quic {
             "{metrics}"
         );
         assert!(
-            metrics.contains("portico_refusals_total{listener=\"h3\",protocol=\"quic\",reason=\"no_route\"} 1"),
+            metrics.contains(
+                "portico_refusals_total{listener=\"h3\",protocol=\"quic\",reason=\"no_route\"} 1"
+            ),
             "{metrics}"
         );
         gateway.shutdown().await;
