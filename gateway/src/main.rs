@@ -99,8 +99,12 @@ fn check(path: &Path) -> ExitCode {
     match portico_config::load_gateway_checked(path) {
         Ok(portico_config::Checked { config, warnings }) => {
             eprint!("{warnings}");
+            let udp = match config.udp_listeners.len() {
+                0 => String::new(),
+                n => format!("{n} UDP listeners, "),
+            };
             println!(
-                "ok: {} listeners, {} routes, {} tunnels",
+                "ok: {} listeners, {udp}{} routes, {} tunnels",
                 config.listeners.len(),
                 config.routes.len(),
                 config.tunnel.len()

@@ -12,9 +12,11 @@ use crate::tunnel::TunnelStatus;
 pub struct ListenerStatus {
     /// Its configured bind address.
     pub bind: String,
+    /// `"tcp"` for a `[[listener]]`, `"udp"` for a `[[udp_listener]]`.
+    pub transport: &'static str,
     /// The protocols it detects.
     pub protocols: Vec<&'static str>,
-    /// Its open connections.
+    /// Its open connections (TCP) or open flows (UDP).
     pub active: i64,
 }
 
@@ -98,8 +100,9 @@ pub fn render(
         .map(|l| {
             let protocols: Vec<String> = l.protocols.iter().map(|p| json_string(p)).collect();
             format!(
-                "{{\"bind\":{},\"protocols\":[{}],\"active\":{}}}",
+                "{{\"bind\":{},\"transport\":\"{}\",\"protocols\":[{}],\"active\":{}}}",
                 json_string(&l.bind),
+                l.transport,
                 protocols.join(","),
                 l.active
             )
@@ -124,6 +127,7 @@ mod tests {
             42,
             &[ListenerStatus {
                 bind: "[::]:443".into(),
+                transport: "tcp",
                 protocols: vec!["tls", "http"],
                 active: 3,
             }],
@@ -135,7 +139,7 @@ mod tests {
             text,
             format!(
                 "{{\"version\":\"{}\",\"uptime_seconds\":42,\"listeners\":[{{\"bind\":\"[::]:443\",\
-                 \"protocols\":[\"tls\",\"http\"],\"active\":3}}],\"routes\":5,\"tunnels\":[],\"acme\":[]}}\n",
+                 \"transport\":\"tcp\",\"protocols\":[\"tls\",\"http\"],\"active\":3}}],\"routes\":5,\"tunnels\":[],\"acme\":[]}}\n",
                 env!("CARGO_PKG_VERSION")
             )
         );

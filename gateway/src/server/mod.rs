@@ -548,6 +548,7 @@ impl Gateway {
             .values()
             .map(|l| status::ListenerStatus {
                 bind: l.context.name.clone(),
+                transport: "tcp",
                 protocols: l
                     .context
                     .settings
@@ -560,7 +561,27 @@ impl Gateway {
             })
             .collect();
         drop(listeners);
-        entries.sort_by(|a, b| a.bind.cmp(&b.bind));
+        let udp = self
+            .udp_listeners
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        entries.extend(udp.iter().map(|(bind, l)| {
+            status::ListenerStatus {
+                bind: bind.to_string(),
+                transport: "udp",
+                protocols: l
+                    .context
+                    .settings
+                    .load()
+                    .protocols
+                    .iter()
+                    .map(|p| p.as_str())
+                    .collect(),
+                active: l.context.metrics.open(),
+            }
+        }));
+        drop(udp);
+        entries.sort_by(|a, b| (a.bind.as_str(), a.transport).cmp(&(b.bind.as_str(), b.transport)));
         status::render(
             self.started.elapsed().as_secs(),
             &entries,
