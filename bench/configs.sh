@@ -232,3 +232,43 @@ stream {
 }
 EOF
 }
+
+# The UDP forward: Portico's [[udp_listener]] with protocols = ["other"]
+# and nginx stream's UDP proxy, both to the UDP echo sink.
+write_udp_configs() {   # write_udp_configs DIR
+    local d=$1
+    mkdir -p "$d/udp-nginx"
+    cat > "$d/udp-portico.toml" <<EOF
+[[udp_listener]]
+name = "udp"
+bind = "127.0.0.1:$P_UDP_PORTICO"
+protocols = ["other"]
+max_flows_per_ip = 10000
+
+[[route]]
+hosts = ["*"]
+protocols = ["other"]
+listeners = ["udp"]
+backend = "127.0.0.1:$P_UDP_SINK"
+
+[limits]
+shutdown_grace = "0s"
+EOF
+
+    cat > "$d/udp-nginx/nginx.conf" <<EOF
+load_module $NGX_STREAM;
+worker_processes auto;
+worker_rlimit_nofile $FD_LIMIT;
+pid $d/udp-nginx/nginx.pid;
+error_log $d/udp-nginx/error.log warn;
+events { worker_connections $((FD_LIMIT - 100)); }
+
+stream {
+    server {
+        listen 127.0.0.1:$P_UDP_NGINX udp reuseport;
+        proxy_pass 127.0.0.1:$P_UDP_SINK;
+        proxy_timeout 60s;
+    }
+}
+EOF
+}

@@ -25,6 +25,8 @@ def load(path):
         key = r["test"]
         if key == "bulk":
             key = "bulk%d" % r["streams"]
+        elif key == "udp" and not r.get("failed"):
+            key = "udp%d" % r["size"]
         tests = rows.setdefault(r["label"], {})
         # A repeated measurement keeps its best run (background load on the
         # machine only ever makes a run slower).
@@ -41,6 +43,8 @@ def headline(r):
         return r["bytes_per_sec"]
     if r["test"] == "connrate":
         return r["conn_per_sec"]
+    if r["test"] == "udp":
+        return r["datagrams_per_sec"]
     return 0
 
 
@@ -239,6 +243,43 @@ def forward_table(rows):
     return out
 
 
+def udp_table(rows):
+    """The UDP forward (bench/run.sh --only udp): echoed datagrams per
+    second through Portico's [[udp_listener]] and nginx stream's UDP proxy,
+    and the ratio to nginx."""
+    out = [
+        "| UDP forward | 64 B datagrams/s | 1,200 B datagrams/s | 1,200 B Gbit/s | 64 B ×nginx | 1,200 B ×nginx | refills (64 B / 1,200 B) |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+
+    def rate(label, size):
+        r = rows.get(label, {}).get("udp%d" % size)
+        return None if r is None or r.get("failed") else r["datagrams_per_sec"]
+
+    def refills(label, size):
+        r = rows.get(label, {}).get("udp%d" % size)
+        return "—" if r is None or r.get("failed") else str(r["refills"])
+
+    for label in ["direct", "portico-udp", "nginx-udp"]:
+        if label not in rows:
+            continue
+        big = rate(label, 1200)
+        out.append(
+            "| %s | %s | %s | %s | %s | %s | %s / %s |"
+            % (
+                label,
+                fmt(rate(label, 64)),
+                fmt(big),
+                fmt(big * 1200 * 8 / 1e9 if big else None),
+                fmt(ratio(rate(label, 64), rate("nginx-udp", 64))),
+                fmt(ratio(big, rate("nginx-udp", 1200))),
+                refills(label, 64),
+                refills(label, 1200),
+            )
+        )
+    return out
+
+
 def best(rows, key, lowest=False):
     """The best peer's figure and name. A peer whose measurement had errors
     does not count: a failed connection is missing from its figures (a
@@ -345,6 +386,8 @@ def problems(rows):
                 bad.append("%s %s: no bytes" % (label, key))
             elif key in ("connrate", "latency") and r["ok"] == 0:
                 bad.append("%s %s: no connections" % (label, key))
+            elif key.startswith("udp") and r["datagrams_per_sec"] == 0:
+                bad.append("%s %s: no datagrams" % (label, key))
     return bad
 
 

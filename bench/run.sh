@@ -17,6 +17,11 @@
 #                           against HAProxy mode tcp and nginx stream without
 #                           preread, plus Portico detecting SSH (about 1 minute);
 #                           prints the table and leaves docs/benchmarks.md alone
+#   bench/run.sh --only udp [--smoke]
+#                           the UDP forward: Portico's [[udp_listener]] (other)
+#                           against nginx stream's UDP proxy and direct, 64- and
+#                           1,200-byte datagrams echoed by the sink (about 1 minute);
+#                           prints the table and leaves docs/benchmarks.md alone
 #
 # Run as root (ulimit -n 200000; otherwise the hard limit caps the idle test). Needs: haproxy, nginx + libnginx-mod-stream,
 # sslh (sslh + sslh-select), openssl, iproute2 (ss), python3, rathole
@@ -25,11 +30,11 @@ set -euo pipefail
 
 MODE=full
 ONLY=
-usage() { echo "usage: bench/run.sh [--smoke] [--only tunnel|forward]" >&2; exit 2; }
+usage() { echo "usage: bench/run.sh [--smoke] [--only tunnel|forward|udp]" >&2; exit 2; }
 while [ $# -gt 0 ]; do
     case $1 in
         --smoke) MODE=smoke ;;
-        --only) case "${2:-}" in tunnel|forward) ONLY=$2 ;; *) usage ;; esac; shift ;;
+        --only) case "${2:-}" in tunnel|forward|udp) ONLY=$2 ;; *) usage ;; esac; shift ;;
         *) usage ;;
     esac
     shift
@@ -60,6 +65,7 @@ P_RH_TCP_CTL=27221; P_RH_TCP_SVC=27222
 P_RH_NOISE_CTL=27223; P_RH_NOISE_SVC=27224
 P_RH_TLS_CTL=27225; P_RH_TLS_SVC=27226
 P_PF_PORTICO=27231; P_PF_HAPROXY=27232; P_PF_NGINX=27233; P_SSH_PORTICO=27234
+P_UDP_SINK=27241; P_UDP_PORTICO=27242; P_UDP_NGINX=27243   # UDP
 SSH_FLIGHT=$ROOT/sniff/corpus/ssh_banner.bin   # an OpenSSH client banner
 
 # ---- install checks ---------------------------------------------------------
@@ -85,7 +91,7 @@ if [ -z "${RATHOLE:-}" ]; then
     RATHOLE=$(command -v rathole || true)
     [ -n "$RATHOLE" ] || { [ -x /tmp/rathole-install/bin/rathole ] && RATHOLE=/tmp/rathole-install/bin/rathole; } || true
 fi
-[ "$ONLY" = forward ] || { [ -n "${RATHOLE:-}" ] && [ -x "$RATHOLE" ]; } ||
+case $ONLY in forward|udp) true ;; *) false ;; esac || { [ -n "${RATHOLE:-}" ] && [ -x "$RATHOLE" ]; } ||
     missing+=("rathole: apt-get install -y libssl-dev pkg-config && cargo install rathole --root /tmp/rathole-install (or set RATHOLE=/path/to/rathole)")
 if [ ${#missing[@]} -gt 0 ]; then
     echo "bench/run.sh: missing programs:" >&2
@@ -210,8 +216,70 @@ not_measured() {   # not_measured ROW REASON
 source "$ROOT/bench/configs.sh"
 if [ "$ONLY" = forward ]; then
     write_forward_configs "$W"
+elif [ "$ONLY" = udp ]; then
+    write_udp_configs "$W"
 else
     write_configs "$W"
+fi
+
+if [ "$ONLY" = udp ]; then
+# ---- the UDP forward ---------------------------------------------------------------
+# Every contender forwards 127.0.0.1:PORT/udp to the UDP echo sink; each
+# client flow is its own source port, so each contender keeps one flow (one
+# backend socket) per client socket. nginx runs one worker per core with
+# reuseport; Portico's UDP listener is one receive loop.
+if [ "$MODE" = smoke ]; then UDP_SECS=0.5; else UDP_SECS=3; fi
+declare -A PORT
+ROWS=(direct portico-udp nginx-udp)
+"$BENCH" udp-sink --listen 127.0.0.1:$P_UDP_SINK 2>>"$W/sink.log" &
+SINK_PID=$!; track $SINK_PID; wait_port $P_UDP_SINK udp
+PORT[direct]=$P_UDP_SINK
+echo "== starting portico-gateway (udp_listener, other) and nginx stream (udp)"
+RUST_LOG=warn "$GATEWAY" --config "$W/udp-portico.toml" 2>"$W/udp-portico.log" &
+GW=$!; track $GW; wait_port $P_UDP_PORTICO udp
+PORT[portico-udp]=$P_UDP_PORTICO
+nginx -q -p "$W/udp-nginx" -c nginx.conf -t
+nginx -p "$W/udp-nginx" -c nginx.conf -g 'daemon off;' 2>"$W/udp-nginx.log" &
+NG=$!; track $NG; wait_port $P_UDP_NGINX udp
+PORT[nginx-udp]=$P_UDP_NGINX
+measure_udp() {   # measure_udp ROW [ARGS...]
+    local row=$1 line; shift
+    if ! line=$("$BENCH" udp --target 127.0.0.1:"${PORT[$row]}" --label "$row" "$@" 2>>"$W/bench.log"); then
+        line="{\"test\":\"udp\",\"label\":\"$row\",\"failed\":true}"
+    fi
+    echo "$line" >> "$RESULTS"
+    echo "   $line"
+}
+for _ in $(seq 1 $RUNS); do
+    for size in 64 1200; do
+        for row in "${ROWS[@]}"; do
+            echo "-- $row udp $size B, 8 flows"
+            measure_udp "$row" --size $size --flows 8 --window 16 --duration $UDP_SECS
+        done
+    done
+done
+for pid in $GW $NG; do stop_pid "$pid"; done
+stop_pid "$SINK_PID"; SINK_PID=
+{
+    echo "- CPU: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; kernel $(uname -r)"
+    echo "- portico-gateway: $(cd "$ROOT" && git rev-parse --short HEAD) (release build)"
+    echo "- $(nginx -v 2>&1) with libnginx-mod-stream $(dpkg-query -W -f='${Version}' libnginx-mod-stream 2>/dev/null)"
+    echo "- run: $STARTED, \`bench/run.sh --only udp$([ "$MODE" = smoke ] && echo ' --smoke')\`"
+    echo "- load average (1/5/15 min) before: $LOAD_START; after: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine shares the cores)"
+} > "$W/machine.md"
+(cd "$ROOT/bench" && PYTHONDONTWRITEBYTECODE=1 python3 - "$RESULTS" "$W/machine.md" "$MODE" <<'PY'
+import sys
+import report
+rows = report.load(sys.argv[1])
+print(open(sys.argv[2], encoding="utf-8").read().rstrip("\n"))
+print("\n".join([""] + report.udp_table(rows)))
+bad = report.problems(rows) if sys.argv[3] == "smoke" else []
+if bad:
+    print("\nsmoke FAILED:\n  " + "\n  ".join(bad))
+    sys.exit(1)
+PY
+)
+exit $?
 fi
 
 if [ "$ONLY" = forward ]; then

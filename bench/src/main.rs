@@ -11,7 +11,7 @@
 //! Modules: [`flight`] loads the first flight and finds where it ends,
 //! [`exchange`] is the one client round trip the measurements share,
 //! [`sink`] the backend, [`bulk`], [`connrate`], [`latency`] and [`idle`]
-//! the measurements, [`rss`] the `/proc` memory reading, [`fdlimit`] the
+//! the measurements, [`udp`] the UDP echo sink and datagram rate, [`rss`] the `/proc` memory reading, [`fdlimit`] the
 //! file-descriptor limit.
 
 mod bulk;
@@ -24,6 +24,7 @@ mod idle;
 mod latency;
 mod rss;
 mod sink;
+mod udp;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -58,6 +59,10 @@ enum Command {
     Latency(latency::LatencyArgs),
     /// Memory per idle proxied connection.
     Idle(idle::IdleArgs),
+    /// Run the UDP echo sink.
+    UdpSink(udp::UdpSinkArgs),
+    /// UDP datagrams per second through a contender (echoed by the sink).
+    Udp(udp::UdpArgs),
 }
 
 /// What every client command needs: where to connect and what to send.
@@ -105,6 +110,8 @@ fn main() -> anyhow::Result<()> {
             Command::Connrate(args) => print_json(&connrate::run(args).await?),
             Command::Latency(args) => print_json(&latency::run(args).await?),
             Command::Idle(args) => print_json(&idle::run(args, limit).await?),
+            Command::UdpSink(args) => udp::sink(args).await,
+            Command::Udp(args) => print_json(&udp::run(args).await?),
         }
     })
 }
