@@ -1,7 +1,7 @@
 //! Validation of the UDP side of a gateway file: every `[[udp_listener]]`
 //! (protocols `quic` and `other` only, flow limits within bounds), and the
-//! routes UDP listeners use (a plain `backend`: no PROXY header, no TLS
-//! termination, no proxy users, no tunnel).
+//! routes UDP listeners use (datagrams go unchanged: no PROXY header, no TLS
+//! termination, no proxy users, no exit).
 
 use std::net::SocketAddr;
 
@@ -9,7 +9,7 @@ use portico_sniff::{Protocol, ProtocolSet};
 
 use crate::diagnostics::Reporter;
 use crate::fields;
-use crate::model::{Route, Target, UdpListener};
+use crate::model::{Route, UdpListener};
 use crate::raw::{RawRoute, RawUdpListener, S};
 
 /// The protocols a UDP listener may enable.
@@ -157,8 +157,8 @@ fn udp_listener_served<'a>(
 }
 
 /// Checks the routes that UDP listeners use: datagrams go unchanged to a
-/// `backend`, so a PROXY header, TLS termination, proxy users, `exit` and
-/// tunnels are errors there (at the key that asks for them).
+/// backend or tunnel, so a PROXY header, TLS termination, proxy users and
+/// `exit` are errors there (at the key that asks for them).
 pub(crate) fn check_udp_routes(
     rep: &mut Reporter<'_>,
     raw: &[S<RawRoute>],
@@ -179,18 +179,11 @@ pub(crate) fn check_udp_routes(
             rep.error(
                 span,
                 format!(
-                    "this route serves {which} (protocol {protocol}), whose datagrams go unchanged to a backend: {what}; limit the route with `listeners` or drop the key"
+                    "this route serves {which} (protocol {protocol}), whose datagrams go unchanged: {what}; limit the route with `listeners` or drop the key"
                 ),
             );
             ok = false;
         };
-        if let (Target::Tunnel(_), Some(t)) = (&route.target, &r.tunnel) {
-            refuse(
-                rep,
-                rep.key_span(t.span()),
-                "UDP into tunnels is not available in this build, give a `backend`",
-            );
-        }
         if let Some(p) = &r.proxy_protocol {
             refuse(rep, rep.key_span(p.span()), "a PROXY header is for TCP");
         }

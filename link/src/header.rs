@@ -12,7 +12,7 @@
 //! | address the client reached on the gateway, same encoding | 7 or 19 |
 //! | protocol: 0 unknown, 1 tls, 2 http, 3 xmpp, 4 dial, 5 ssh, 6 connect, 7 socks5, 8 other | 1 |
 //! | hostname length (0 = none), then the hostname bytes | 1 + n |
-//! | optional: flags (bit 0 answer, bit 1 exit), then the exit port if bit 1 | 0, 1 or 3 |
+//! | optional: flags (bit 0 answer, bit 1 exit, bit 2 datagrams), then the exit port if bit 1 | 0, 1 or 3 |
 //!
 //! The flags are only written when one is set, so a header without them is
 //! what earlier versions wrote. With *answer* the tunnel client writes one
@@ -21,7 +21,9 @@
 //! from [`crate::codes`] otherwise: a proxy client is told of success only
 //! then. With *exit* the hostname and the port are the target the client
 //! asked for, which the tunnel client dials only if its `[[exit]]` list
-//! admits it.
+//! admits it. With *datagrams* the stream carries a UDP flow: each
+//! datagram, both ways, is framed by [`crate::datagram`] (a 2-byte length,
+//! then the bytes), and the stream's end is the flow's end.
 
 use std::net::SocketAddr;
 
@@ -62,6 +64,8 @@ const PROTO_QUIC: u8 = 9;
 const FLAG_ANSWER: u8 = 1;
 /// Flag bit: an exit target; the port follows the flags.
 const FLAG_EXIT: u8 = 2;
+/// Flag bit: a UDP flow; datagrams are framed on the stream.
+const FLAG_DATAGRAMS: u8 = 4;
 
 /// The byte a tunnel client writes first on an *answer* stream once its
 /// side of the connection is up.
@@ -84,6 +88,8 @@ pub struct StreamHeader {
     pub answer: bool,
     /// An exit: dial `host` at this port, if the `[[exit]]` list admits it.
     pub exit: Option<u16>,
+    /// A UDP flow: the stream carries framed datagrams ([`crate::datagram`]).
+    pub datagrams: bool,
 }
 
 /// Why a stream header could not be decoded.
@@ -172,6 +178,9 @@ impl StreamHeader {
         if self.exit.is_some() {
             flags |= FLAG_EXIT;
         }
+        if self.datagrams {
+            flags |= FLAG_DATAGRAMS;
+        }
         flags
     }
 
@@ -243,7 +252,9 @@ impl StreamHeader {
         } else {
             0
         };
-        if flags & !(FLAG_ANSWER | FLAG_EXIT) != 0 || (flags & FLAG_EXIT != 0 && host.is_none()) {
+        if flags & !(FLAG_ANSWER | FLAG_EXIT | FLAG_DATAGRAMS) != 0
+            || (flags & FLAG_EXIT != 0 && host.is_none())
+        {
             return Err(HeaderError::BadFlags(flags));
         }
         let exit = if flags & FLAG_EXIT != 0 {
@@ -261,6 +272,7 @@ impl StreamHeader {
             host,
             answer: flags & FLAG_ANSWER != 0,
             exit,
+            datagrams: flags & FLAG_DATAGRAMS != 0,
         })
     }
 
@@ -331,6 +343,7 @@ mod tests {
             host: Some(Hostname::parse(b"nas.example.org").unwrap()),
             answer: false,
             exit: None,
+            datagrams: false,
         }
     }
 
@@ -451,6 +464,7 @@ mod tests {
             host: Some(Hostname::parse(b"192.168.1.10").unwrap()),
             answer: true,
             exit: Some(5000),
+            datagrams: false,
             ..sample()
         };
         assert_eq!(encoded(&answer).len(), encoded(&plain).len() + 1);

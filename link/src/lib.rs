@@ -20,9 +20,11 @@
 //!   streams; `chunks` reads a local connection in owned chunks for them.
 //!
 //! Everything the gateway and the tunnel client use is re-exported here;
-//! only [`codes`] is a public module.
+//! [`codes`] (reset codes) and [`datagram`] (UDP datagrams framed on a
+//! stream) are public modules.
 
 pub mod codes;
+pub mod datagram;
 
 mod accept;
 mod auth;

@@ -46,19 +46,23 @@ fn header() -> impl Strategy<Value = StreamHeader> {
         hostname(),
         any::<bool>(),
         any::<u16>(),
+        any::<bool>(),
     )
-        .prop_map(|(client, reached, protocol, host, answer, port)| {
-            // An exit needs a name to dial.
-            let exit = host.as_ref().and(answer.then_some(port));
-            StreamHeader {
-                client,
-                reached,
-                protocol,
-                host,
-                answer,
-                exit,
-            }
-        })
+        .prop_map(
+            |(client, reached, protocol, host, answer, port, datagrams)| {
+                // An exit needs a name to dial.
+                let exit = host.as_ref().and(answer.then_some(port));
+                StreamHeader {
+                    client,
+                    reached,
+                    protocol,
+                    host,
+                    answer,
+                    exit,
+                    datagrams,
+                }
+            },
+        )
 }
 
 fn control() -> impl Strategy<Value = ControlMessage> {

@@ -37,6 +37,7 @@ async fn exchange(gateway: &Session, client: &Session) -> anyhow::Result<()> {
         host: Some(Hostname::parse(b"nas.example.org")?),
         answer: false,
         exit: None,
+        datagrams: false,
     };
     let (mut to_client, mut from_client) = gateway.open_stream(&header).await?;
     to_client
@@ -90,6 +91,7 @@ async fn oversize_header_is_rejected_and_the_session_survives() -> anyhow::Resul
         host: None,
         answer: true,
         exit: None,
+        datagrams: false,
     };
     let (_send, _recv) = gateway.open_stream(&header).await?;
     let (received, _, _) = client.accept_stream().await?;

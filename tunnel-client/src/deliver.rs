@@ -123,6 +123,12 @@ pub(crate) async fn serve_stream(
     };
     let host = header.host.as_ref().map_or("-", |host| host.as_str());
     let span = tracing::info_span!("stream", session, client = %header.client, host);
+    if header.datagrams {
+        crate::flow::serve_flow(&delivery, &header, send, recv)
+            .instrument(span)
+            .await;
+        return;
+    }
     async move {
         match connect(&delivery, &header).await {
             Ok(local) => {

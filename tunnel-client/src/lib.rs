@@ -10,7 +10,9 @@
 //!   connection.
 //! - Each stream is delivered in its own task (`deliver`): the header names
 //!   the host, `services` picks the `[[service]]`, and `relay` copies both
-//!   ways. `source = "original"` services are reached through [`tun`].
+//!   ways. `source = "original"` services are reached through [`tun`]. A
+//!   stream with the *datagrams* flag is a UDP flow (`flow`): its
+//!   datagrams, framed on the stream, go out of a UDP socket of its own.
 //! - [`daemon`] is the program around it: signals, reload, systemd.
 //! - `settings` holds every timeout and limit with its default
 //!   ([`ClientSettings`]).
@@ -23,6 +25,7 @@ mod backoff;
 mod client;
 mod deliver;
 mod exits;
+mod flow;
 mod link;
 mod relay;
 mod services;

@@ -23,6 +23,7 @@ fn exit_header(host: &str, port: u16) -> anyhow::Result<StreamHeader> {
         host: Some(Hostname::parse_str(host)?),
         answer: true,
         exit: Some(port),
+        datagrams: false,
         ..header(host)?
     })
 }

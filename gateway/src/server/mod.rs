@@ -348,6 +348,7 @@ impl Gateway {
             stop_new: self.accept_stop.child_token(),
             stop_all: stop_all.clone(),
             tracker: self.tracker.clone(),
+            tunnels: Arc::clone(&self.shared.tunnels),
         };
         let ctx = Arc::clone(&context);
         self.tracker.spawn(

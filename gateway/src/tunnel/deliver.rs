@@ -40,11 +40,11 @@ pub(crate) const ANSWER_MARGIN: Duration = Duration::from_secs(5);
 pub(crate) const MAX_OPEN_ATTEMPTS: usize = 3;
 
 /// A session and a stream opened on it.
-type Opened = (Arc<LiveSession>, (SendStream, RecvStream));
+pub(crate) type Opened = (Arc<LiveSession>, (SendStream, RecvStream));
 
 /// Opens a stream on a live session of `name` (trying the next one if a
 /// session turns out to be gone); the error is the detail to log.
-async fn open(
+pub(crate) async fn open(
     registry: &TunnelRegistry,
     name: &str,
     header: &StreamHeader,
@@ -116,6 +116,7 @@ pub(crate) async fn deliver(
             .or_else(|| host.cloned()),
         answer,
         exit: exit.as_ref().map(|e| e.port),
+        datagrams: false,
     };
     let opened = tokio::select! {
         opened = open(registry, name, &header) => opened,

@@ -17,7 +17,7 @@ mod probe;
 mod registry;
 mod session;
 
-pub(crate) use deliver::deliver;
+pub(crate) use deliver::{Opened, deliver, open as open_stream};
 pub(crate) use listen::LinkServer;
 pub use listen::TunnelStartError;
 pub use registry::{RegisterError, RegistryLimits, TunnelRegistry, TunnelStatus};

@@ -50,12 +50,24 @@ pub(crate) fn read(protocols: ProtocolSet, reader: &mut InitialReader, datagram:
 /// Where a flow goes.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Destination {
-    /// The route's backend.
-    pub(crate) backend: Backend,
-    /// The port when the backend names none: the listener's own.
-    pub(crate) default_port: u16,
+    /// A backend or a tunnel.
+    pub(crate) via: Via,
     /// The route's label, for logs.
     pub(crate) route: String,
+}
+
+/// The route's target for a flow.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Via {
+    /// A backend address.
+    Backend {
+        /// The route's backend.
+        backend: Backend,
+        /// The port when the backend names none: the listener's own.
+        default_port: u16,
+    },
+    /// The tunnel client of this name.
+    Tunnel(String),
 }
 
 /// The route for a flow from `client` whose protocol and name are known,
@@ -77,16 +89,17 @@ pub(crate) fn route(
     if !entry.access.admits_client(client.ip().to_canonical()) {
         return Err(UdpDrop::Denied);
     }
-    match &entry.target {
-        Target::Backend(backend) => Ok(Destination {
+    let via = match &entry.target {
+        Target::Backend(backend) => Via::Backend {
             backend: backend.clone(),
             default_port: local.port(),
-            route: entry.label.clone(),
-        }),
-        // Refused by `check` for routes UDP listeners use; a table built
-        // some other way still never sends datagrams into a tunnel.
-        Target::Tunnel(_) => Err(UdpDrop::NoRoute),
-    }
+        },
+        Target::Tunnel(name) => Via::Tunnel(name.clone()),
+    };
+    Ok(Destination {
+        via,
+        route: entry.label.clone(),
+    })
 }
 
 #[cfg(test)]

@@ -26,9 +26,11 @@ use crate::metrics::{Metrics, UdpDrop, UdpMetrics};
 use crate::refuse::Refusals;
 use crate::route::State;
 
-use super::decide::{self, Destination, Reading};
+use super::decide::{self, Destination, Reading, Via};
 use super::flows::{FlowLimit, FlowTable};
+use super::tunnel;
 use super::upstream::{self, Activity, MAX_DATAGRAM};
+use crate::tunnel::TunnelRegistry;
 
 /// Bytes a flow may hold while its QUIC hello is read or its backend
 /// socket is made; datagrams past it are dropped (counted).
@@ -53,6 +55,8 @@ pub(crate) struct UdpDeps {
     pub(crate) stop_all: CancellationToken,
     /// Where the backend-socket and reply tasks are tracked.
     pub(crate) tracker: TaskTracker,
+    /// The tunnel clients, for routes with `tunnel`.
+    pub(crate) tunnels: Arc<TunnelRegistry>,
 }
 
 /// A running UDP listener's shared parts.
@@ -97,11 +101,29 @@ enum FlowState {
     Reading(Box<InitialReader>, Held),
     /// Routed; its backend socket is being made.
     Connecting(Held),
-    /// Forwarding through its own socket; the guard stops the reply task
-    /// when the flow ends.
-    Forwarding(Arc<UdpSocket>, #[allow(dead_code)] DropGuard),
+    /// Forwarding; the guard stops the reply (or link) task when the flow
+    /// ends.
+    Forwarding(Sink, #[allow(dead_code)] DropGuard),
     /// Dropped: its datagrams are dropped until it is idle.
     Blocked(UdpDrop),
+}
+
+/// Where a forwarding flow's datagrams go.
+enum Sink {
+    /// The flow's own socket to the backend.
+    Socket(Arc<UdpSocket>),
+    /// The queue of the task writing to the flow's link stream.
+    Link(mpsc::Sender<Vec<u8>>),
+}
+
+impl Sink {
+    /// Passes `datagram` on now, or says it could not.
+    fn send(&self, datagram: &[u8]) -> bool {
+        match self {
+            Sink::Socket(socket) => upstream::send_now(socket, datagram).is_ok(),
+            Sink::Link(queue) => queue.try_send(datagram.to_vec()).is_ok(),
+        }
+    }
 }
 
 struct Flow {
@@ -110,11 +132,13 @@ struct Flow {
     activity: Arc<Activity>,
 }
 
-/// What a backend-socket task reports.
+/// What a task making a flow's way to its backend reports.
 enum Event {
-    /// The socket is ready.
-    Ready(SocketAddr, UdpSocket),
-    /// It could not be made.
+    /// The backend socket is ready.
+    Socket(SocketAddr, UdpSocket),
+    /// The link stream is open.
+    Link(SocketAddr, quinn::SendStream, quinn::RecvStream),
+    /// Neither could be made.
     Failed(SocketAddr),
 }
 
@@ -195,10 +219,18 @@ impl Loop<'_> {
         if let Some(flow) = table.get_mut(&client) {
             flow.activity.touch(now);
             match &mut flow.state {
-                FlowState::Forwarding(up, _) => match upstream::send_now(up, datagram) {
-                    Ok(_) => metrics.to_backend(datagram.len()),
-                    Err(_) => metrics.dropped(UdpDrop::SendFailed, 1),
-                },
+                FlowState::Forwarding(Sink::Socket(up), _) => {
+                    match upstream::send_now(up, datagram) {
+                        Ok(_) => metrics.to_backend(datagram.len()),
+                        Err(_) => metrics.dropped(UdpDrop::SendFailed, 1),
+                    }
+                }
+                // Counted by the link task once written.
+                FlowState::Forwarding(sink, _) => {
+                    if !sink.send(datagram) {
+                        metrics.dropped(UdpDrop::SendFailed, 1);
+                    }
+                }
                 FlowState::Connecting(held) => {
                     if !held.push(datagram) {
                         metrics.dropped(UdpDrop::HeldOverCap, 1);
@@ -298,7 +330,7 @@ impl Loop<'_> {
                 tracing::debug!(%client, listener = %self.ctx.label, route = %destination.route, "UDP flow routed");
                 self.ctx.metrics.flow_routed(protocol);
                 flow.state = FlowState::Connecting(held);
-                self.spawn_open(client, destination, settings.peek_timeout);
+                self.spawn_open(client, destination, (protocol, host), settings.peek_timeout);
             }
             Err(reason) => {
                 let dropped = held.count();
@@ -307,25 +339,48 @@ impl Loop<'_> {
         }
     }
 
-    /// Makes the flow's backend socket in a task of its own.
-    fn spawn_open(&self, client: SocketAddr, destination: Destination, timeout: Duration) {
+    /// Makes the flow's way to its backend — its own socket, or a stream
+    /// on the tunnel's link — in a task of its own.
+    fn spawn_open(
+        &self,
+        client: SocketAddr,
+        destination: Destination,
+        named: (Protocol, Option<Hostname>),
+        timeout: Duration,
+    ) {
         let events = self.events.clone();
         let label = self.ctx.label.clone();
+        let reached = self.ctx.local;
+        let tunnels = Arc::clone(&self.deps.tunnels);
         self.deps.tracker.spawn(async move {
-            let event = match upstream::open(&destination, timeout).await {
-                Ok(socket) => Event::Ready(client, socket),
-                Err(err) => {
-                    tracing::info!(%client, listener = %label, route = %destination.route, error = %err, "UDP backend unreachable");
-                    Event::Failed(client)
+            let opened = match &destination.via {
+                Via::Backend {
+                    backend,
+                    default_port,
+                } => upstream::open(backend, *default_port, timeout)
+                    .await
+                    .map(|socket| Event::Socket(client, socket))
+                    .map_err(|e| e.to_string()),
+                Via::Tunnel(name) => {
+                    let open = tunnel::open(&tunnels, name, client, reached, named);
+                    match tokio::time::timeout(timeout, open).await {
+                        Ok(Ok((send, recv))) => Ok(Event::Link(client, send, recv)),
+                        Ok(Err(detail)) => Err(detail),
+                        Err(_) => Err(format!("tunnel {name}: no stream in time")),
+                    }
                 }
             };
+            let event = opened.unwrap_or_else(|error| {
+                tracing::info!(%client, listener = %label, route = %destination.route, %error, "UDP backend unreachable");
+                Event::Failed(client)
+            });
             let _ = events.send(event);
         });
     }
 
     fn on_event(&mut self, table: &mut FlowTable<Flow>, event: Event) {
         match event {
-            Event::Ready(client, socket) => {
+            Event::Socket(client, socket) => {
                 let Some(flow) = table.get_mut(&client) else {
                     return; // ended meanwhile
                 };
@@ -349,7 +404,33 @@ impl Loop<'_> {
                     Arc::clone(&self.ctx.metrics),
                     stop.clone(),
                 ));
-                flow.state = FlowState::Forwarding(socket, stop.drop_guard());
+                flow.state = FlowState::Forwarding(Sink::Socket(socket), stop.drop_guard());
+            }
+            Event::Link(client, send, recv) => {
+                let Some(flow) = table.get_mut(&client) else {
+                    return; // ended meanwhile: dropping the stream ends it
+                };
+                let FlowState::Connecting(held) = &mut flow.state else {
+                    return;
+                };
+                let held = std::mem::take(held);
+                let (queue, queued) = mpsc::channel(tunnel::QUEUE_DATAGRAMS);
+                for datagram in held.datagrams {
+                    if queue.try_send(datagram).is_err() {
+                        self.ctx.metrics.dropped(UdpDrop::SendFailed, 1);
+                    }
+                }
+                let stop = self.deps.stop_all.child_token();
+                self.deps.tracker.spawn(tunnel::relay(
+                    (send, recv),
+                    queued,
+                    Arc::clone(self.socket),
+                    client,
+                    Arc::clone(&flow.activity),
+                    Arc::clone(&self.ctx.metrics),
+                    stop.clone(),
+                ));
+                flow.state = FlowState::Forwarding(Sink::Link(queue), stop.drop_guard());
             }
             Event::Failed(client) => {
                 if let Some(flow) = table.get_mut(&client)

@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate::connect::{ConnectError, resolve};
 use crate::metrics::{UdpDrop, UdpMetrics};
 
-use super::decide::Destination;
+use portico_config::model::Backend;
 
 /// The largest UDP payload (65,535 less the IPv4 and UDP headers); the one
 /// receive buffer per thread has this size, so no datagram is cut short.
@@ -77,14 +77,15 @@ pub(crate) fn send_to_now(
     socket2::SockRef::from(socket).send_to(datagram, &to.into())
 }
 
-/// Makes the flow's socket toward the backend: resolves the name (each
-/// step under `timeout`), binds an ephemeral port of the address's family
-/// and connects it to the first address.
+/// Makes the flow's socket toward `backend` (with `default_port` when it
+/// names none): resolves the name (under `timeout`), binds an ephemeral
+/// port of the address's family and connects it to the first address.
 pub(crate) async fn open(
-    destination: &Destination,
+    backend: &Backend,
+    default_port: u16,
     timeout: Duration,
 ) -> Result<UdpSocket, ConnectError> {
-    let addrs = resolve(&destination.backend, destination.default_port, timeout).await?;
+    let addrs = resolve(backend, default_port, timeout).await?;
     let mut last = None;
     for addr in addrs {
         match bind_connected(addr).await {
@@ -93,7 +94,7 @@ pub(crate) async fn open(
         }
     }
     Err(last.unwrap_or(ConnectError::NoAddress {
-        host: destination.backend.host.clone(),
+        host: backend.host.clone(),
     }))
 }
 

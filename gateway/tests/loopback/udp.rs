@@ -279,3 +279,74 @@ mod quic {
         gateway.shutdown().await;
     }
 }
+
+mod through_a_tunnel {
+    //! A UDP flow routed to a tunnel: one link stream per flow with the
+    //! *datagrams* flag, the client's address and the listener's, the
+    //! datagrams framed on it both ways.
+
+    use super::*;
+    use crate::tunnel_fixtures::{connect_home, pki, tunnel_config};
+    use portico_config::model::Target;
+    use portico_link::datagram;
+
+    #[tokio::test]
+    async fn datagrams_travel_framed_on_one_stream_per_flow() {
+        let pki = pki();
+        let mut cfg = tunnel_config(&pki);
+        let mut r = other_route("dns", "127.0.0.1:9".parse().expect("addr"));
+        r.target = Target::Tunnel("home".into());
+        cfg.routes = vec![r];
+        cfg.listeners.clear();
+        let bind = "127.0.0.1:0".parse().expect("addr");
+        cfg.udp_listeners = vec![udp_listener("dns", ProtocolSet::only(Protocol::Other))];
+        let gateway = Gateway::start(cfg, Vec::new())
+            .await
+            .expect("gateway starts");
+        let addr = gateway.udp_local_addr(bind).expect("UDP listener bound");
+        let link = gateway.tunnel_addr().expect("[tunnels] bound");
+        let (_endpoint, session) = connect_home(&pki, &gateway, link).await;
+        // The fake tunnel client: echoes each datagram of each flow, and
+        // reports the headers it saw.
+        let (seen_tx, mut seen) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Ok((header, mut send, mut recv)) = session.accept_stream().await {
+                let _ = seen_tx.send(header);
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    while let Ok(Some(n)) = datagram::read(&mut recv, &mut buf).await {
+                        let mut reply = b"far:".to_vec();
+                        reply.extend_from_slice(&buf[..n]);
+                        if datagram::write(&mut send, &reply).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        let a = UdpSocket::bind(LOOPBACK).await.expect("client a");
+        let b = UdpSocket::bind(LOOPBACK).await.expect("client b");
+        for (i, c) in [&a, &b, &a, &b].into_iter().enumerate() {
+            let payload = format!("d{i}");
+            let (reply, from) = ask(c, addr, payload.as_bytes())
+                .await
+                .expect("a reply through the tunnel");
+            assert_eq!(from, addr);
+            assert_eq!(reply, format!("far:{payload}").into_bytes());
+        }
+        let mut headers = Vec::new();
+        while let Ok(h) = seen.try_recv() {
+            headers.push(h);
+        }
+        assert_eq!(headers.len(), 2, "one stream per flow: {headers:?}");
+        for h in &headers {
+            assert!(h.datagrams);
+            assert_eq!(h.protocol, Some(Protocol::Other));
+            assert_eq!(h.reached, addr);
+        }
+        let clients: Vec<SocketAddr> = headers.iter().map(|h| h.client).collect();
+        assert!(clients.contains(&a.local_addr().expect("addr")));
+        assert!(clients.contains(&b.local_addr().expect("addr")));
+        gateway.shutdown().await;
+    }
+}

@@ -306,6 +306,7 @@ pub fn header_from(host: &str, client: SocketAddr) -> anyhow::Result<StreamHeade
         host: Some(Hostname::parse_str(host)?),
         answer: false,
         exit: None,
+        datagrams: false,
     })
 }
 

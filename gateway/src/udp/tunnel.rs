@@ -1,0 +1,87 @@
+//! A routed flow's side toward a tunnel client: one link stream per flow,
+//! whose header says who the client is, what it reached and its name, with
+//! the *datagrams* flag; each datagram then travels framed on the stream
+//! (`portico_link::datagram`) both ways. The flow's datagrams reach the
+//! writer task through a bounded queue, so the listener's loop never waits
+//! on the link: a full queue drops the datagram, as a full socket would.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use portico_link::{StreamHeader, datagram};
+use portico_sniff::{Hostname, Protocol};
+use quinn::{RecvStream, SendStream};
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::metrics::{UdpDrop, UdpMetrics};
+use crate::tunnel::{Opened, TunnelRegistry, open_stream};
+
+use super::upstream::{Activity, send_to_now};
+
+/// Datagrams queued toward the link per flow; past it they are dropped.
+pub(crate) const QUEUE_DATAGRAMS: usize = 256;
+
+/// Opens the flow's stream on a live session of tunnel `name`; the error is
+/// the detail to log.
+pub(crate) async fn open(
+    registry: &TunnelRegistry,
+    name: &str,
+    client: SocketAddr,
+    reached: SocketAddr,
+    (protocol, host): (Protocol, Option<Hostname>),
+) -> Result<(SendStream, RecvStream), String> {
+    let header = StreamHeader {
+        client,
+        reached,
+        protocol: Some(protocol),
+        host,
+        answer: false,
+        exit: None,
+        datagrams: true,
+    };
+    let opened: Opened = open_stream(registry, name, &header).await?;
+    Ok(opened.1)
+}
+
+/// Relays a flow over its stream until `stop`, the queue's closing (the
+/// flow ended) or the stream's end: the queue's datagrams to the link, the
+/// link's datagrams to `client` through `listener`.
+pub(crate) async fn relay(
+    (mut send, mut recv): (SendStream, RecvStream),
+    mut queue: mpsc::Receiver<Vec<u8>>,
+    listener: Arc<UdpSocket>,
+    client: SocketAddr,
+    activity: Arc<Activity>,
+    metrics: Arc<UdpMetrics>,
+    stop: CancellationToken,
+) {
+    let to_link = async {
+        while let Some(d) = queue.recv().await {
+            if datagram::write(&mut send, &d).await.is_err() {
+                break;
+            }
+            metrics.to_backend(d.len());
+        }
+        let _ = send.finish();
+    };
+    let from_link = async {
+        let mut buf = Vec::new();
+        while let Ok(Some(n)) = datagram::read(&mut recv, &mut buf).await {
+            match send_to_now(&listener, buf.get(..n).unwrap_or_default(), client) {
+                Ok(_) => {
+                    metrics.to_client(n);
+                    activity.touch(Instant::now());
+                }
+                Err(_) => metrics.dropped(UdpDrop::SendFailed, 1),
+            }
+        }
+    };
+    tokio::select! {
+        () = stop.cancelled() => {}
+        () = to_link => {}
+        () = from_link => {}
+    }
+}
