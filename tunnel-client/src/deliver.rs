@@ -45,7 +45,7 @@ pub(crate) struct TunState {
 
 /// Why a forwarded connection could not be delivered.
 #[derive(Debug, thiserror::Error)]
-enum DeliverError {
+pub(crate) enum DeliverError {
     /// No `[[service]]` takes the hostname.
     #[error("no service for this host")]
     NoService,
@@ -313,7 +313,11 @@ async fn connect_plain(
 
 /// The address a `source = "original"` connection from `client` goes to:
 /// `to`, or the `[tun]` address of the client's family at the same port.
-fn original_target(to: SocketAddr, client: IpAddr, tun: &Tun) -> Result<SocketAddr, DeliverError> {
+pub(crate) fn original_target(
+    to: SocketAddr,
+    client: IpAddr,
+    tun: &Tun,
+) -> Result<SocketAddr, DeliverError> {
     match (client, to.ip()) {
         (IpAddr::V4(_), IpAddr::V4(_)) | (IpAddr::V6(_), IpAddr::V6(_)) => Ok(to),
         (IpAddr::V4(_), IpAddr::V6(_)) => tun
@@ -329,7 +333,7 @@ fn original_target(to: SocketAddr, client: IpAddr, tun: &Tun) -> Result<SocketAd
 
 /// `addr` with an IPv4-mapped IPv6 address turned into IPv4. Addresses from
 /// a stream header carry no IPv6 flow label or scope id, so none is lost.
-fn normalise(addr: SocketAddr) -> SocketAddr {
+pub(crate) fn normalise(addr: SocketAddr) -> SocketAddr {
     SocketAddr::new(addr.ip().to_canonical(), addr.port())
 }
 

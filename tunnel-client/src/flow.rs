@@ -1,10 +1,12 @@
 //! One UDP flow from the gateway: a stream whose header has the
 //! *datagrams* flag carries the flow's datagrams framed both ways
 //! (`portico_link::datagram`). The service is picked like a connection's
-//! (by name, or by the gateway port for nameless flows); with `source =
+//! (by name, or by the gateway port for nameless flows). With `source =
 //! "tunnel"` the datagrams go out of a UDP socket of the flow's own,
-//! connected to the service, and its replies come back on the stream. The
-//! flow ends with the stream (the gateway ends it after `flow_idle`).
+//! connected to the service; with `source = "original"` they come from the
+//! client's own address and port through the TUN ([`TunDatagrams`]). The
+//! service's replies come back on the stream. The flow ends with the stream
+//! (the gateway ends it after `flow_idle`).
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 
@@ -13,7 +15,49 @@ use portico_link::{StreamHeader, codes, datagram};
 use quinn::{RecvStream, SendStream};
 use tokio::net::UdpSocket;
 
-use crate::deliver::{Delivery, abort};
+use crate::deliver::{Delivery, abort, normalise, original_target};
+use crate::tun::TunDatagrams;
+
+/// Where a flow's datagrams go.
+enum Local {
+    /// A UDP socket of this host, connected to the service.
+    Socket(UdpSocket),
+    /// A UDP socket of the TUN stack, bound to the client's address.
+    Tun(TunDatagrams),
+}
+
+impl Local {
+    /// Sends a datagram to the service; a full buffer or an ICMP error
+    /// drops it, as UDP would.
+    async fn send(&self, datagram: &[u8]) {
+        match self {
+            Local::Socket(socket) => {
+                let _ = socket.send(datagram).await;
+            }
+            Local::Tun(tun) => {
+                let _ = tun.send(datagram);
+            }
+        }
+    }
+
+    /// The service's next datagram into `buf`; its length.
+    async fn recv(&self, buf: &mut Vec<u8>) -> usize {
+        match self {
+            Local::Socket(socket) => loop {
+                buf.resize(datagram::MAX_DATAGRAM, 0);
+                // An ICMP error for an earlier datagram (nothing listens
+                // there yet) is reported once; the flow goes on.
+                if let Ok(n) = socket.recv(buf).await {
+                    return n;
+                }
+            },
+            Local::Tun(tun) => {
+                *buf = tun.recv().await;
+                buf.len()
+            }
+        }
+    }
+}
 
 /// Serves the flow of `header` to its end; every problem resets the
 /// stream with a code from [`codes`] and is logged.
@@ -23,57 +67,27 @@ pub(crate) async fn serve_flow(
     mut send: SendStream,
     mut recv: RecvStream,
 ) {
-    let service = {
-        let services = delivery.services.load();
-        services
-            .lookup(header.host.as_ref(), header.reached.port())
-            .cloned()
-    };
-    let Some(service) = service else {
-        tracing::info!("refused: no service for this UDP flow");
-        abort(&mut send, &mut recv, codes::STREAM_UNDELIVERABLE);
-        return;
-    };
-    if service.source == SourceMode::Original {
-        tracing::warn!(
-            to = %service.to,
-            "refused: UDP flows are delivered with source = \"tunnel\" only in this build"
-        );
-        abort(&mut send, &mut recv, codes::STREAM_UNDELIVERABLE);
-        return;
-    }
-    let socket = match bind_connected(service.to).await {
-        Ok(socket) => socket,
-        Err(err) => {
-            tracing::warn!(to = %service.to, error = %err, "UDP service unreachable");
+    let local = match open(delivery, header).await {
+        Ok(local) => local,
+        Err(reason) => {
+            tracing::info!("refused UDP flow: {reason}");
             abort(&mut send, &mut recv, codes::STREAM_UNDELIVERABLE);
             return;
         }
     };
-    tracing::debug!(to = %service.to, "UDP flow delivered");
     let to_service = async {
         let mut buf = Vec::new();
         while let Ok(Some(n)) = datagram::read(&mut recv, &mut buf).await {
-            // A full socket buffer or an ICMP error drops the datagram, as
-            // UDP would; the flow goes on.
-            let _ = socket.send(buf.get(..n).unwrap_or_default()).await;
+            local.send(buf.get(..n).unwrap_or_default()).await;
         }
     };
     let from_service = async {
-        let mut buf = vec![0u8; datagram::MAX_DATAGRAM];
+        let mut buf = Vec::new();
         loop {
-            match socket.recv(&mut buf).await {
-                Ok(n) => {
-                    if datagram::write(&mut send, buf.get(..n).unwrap_or_default())
-                        .await
-                        .is_err()
-                    {
-                        return;
-                    }
-                }
-                // An ICMP error for an earlier datagram (nothing listens
-                // there yet): reported once, the flow goes on.
-                Err(_) => continue,
+            let n = local.recv(&mut buf).await;
+            let reply = buf.get(..n).unwrap_or_default();
+            if datagram::write(&mut send, reply).await.is_err() {
+                return;
             }
         }
     };
@@ -82,6 +96,41 @@ pub(crate) async fn serve_flow(
         () = from_service => {}
     }
     let _ = send.finish();
+}
+
+/// Picks the flow's service and opens its way there; the error says why not.
+async fn open(delivery: &Delivery, header: &StreamHeader) -> Result<Local, String> {
+    let service = {
+        let services = delivery.services.load();
+        services
+            .lookup(header.host.as_ref(), header.reached.port())
+            .cloned()
+            .ok_or_else(|| "no service for this host".to_owned())?
+    };
+    match service.source {
+        SourceMode::Tunnel => {
+            let socket = bind_connected(service.to)
+                .await
+                .map_err(|e| format!("UDP service {} unreachable: {e}", service.to))?;
+            tracing::debug!(to = %service.to, "UDP flow delivered");
+            Ok(Local::Socket(socket))
+        }
+        SourceMode::Original => {
+            let tun = delivery.tun.as_deref().ok_or_else(|| {
+                "source = \"original\" needs TUN delivery, which is not running".to_owned()
+            })?;
+            let client = normalise(header.client);
+            let to =
+                original_target(service.to, client.ip(), &tun.config).map_err(|e| e.to_string())?;
+            let flow = tun
+                .delivery
+                .open_udp(client, to)
+                .await
+                .map_err(|e| format!("TUN delivery to {to}: {e}"))?;
+            tracing::debug!(%to, "UDP flow delivered from the client's address");
+            Ok(Local::Tun(flow))
+        }
+    }
 }
 
 /// A UDP socket of the address's family on an ephemeral port, connected to `to`.

@@ -3,8 +3,8 @@
 //!
 //! A TUN device carries a userspace TCP/IP stack (`stack`, smoltcp in
 //! `any_ip` mode). For each forwarded connection the stack opens a TCP
-//! connection *from* the client's address to the service address, which
-//! lives on `lo`; the kernel delivers it to the service, whose `accept()`
+//! connection (`stream`; for a UDP flow, a UDP socket: `datagrams`) *from*
+//! the client's address to the service address, which lives on `lo`; the kernel delivers it to the service, whose `accept()`
 //! sees the client. The service's replies find their way back into the TUN
 //! through per-peer routes (`peers`) that `netlink` installs, tagged with
 //! [`ROUTE_PROTOCOL_TAG`] so that a crash leaves nothing the sweep at the
@@ -15,6 +15,7 @@
 //! a TUN (unless `route_localnet=1`). Bind services to the `[tun]`
 //! addresses (or to all addresses).
 
+mod datagrams;
 mod device;
 mod error;
 mod netlink;
@@ -30,6 +31,7 @@ use portico_config::model::{RouteMode, Tun};
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
+pub use datagrams::TunDatagrams;
 pub use error::TunError;
 pub use netlink::{ROUTE_PROTOCOL_TAG, RULE_PRIORITY};
 pub use settings::TunSettings;
@@ -230,6 +232,38 @@ impl TunDelivery {
                 timeout: self.settings.connect_timeout,
             }),
         }
+    }
+
+    /// Opens a UDP flow from `client` to `service` (a `[tun]` address and
+    /// port) through the userspace stack: the service's `recvfrom()` sees
+    /// `client`, and its replies to `client` come back through the TUN. A
+    /// flow takes a slot of `max_connections` like a connection.
+    pub async fn open_udp(
+        &self,
+        client: SocketAddr,
+        service: SocketAddr,
+    ) -> Result<TunDatagrams, TunError> {
+        let client = SocketAddr::new(client.ip().to_canonical(), client.port());
+        if client.is_ipv4() != service.is_ipv4() {
+            return Err(TunError::FamilyMismatch { client, service });
+        }
+        if self.task.is_finished() {
+            return Err(TunError::Stopped);
+        }
+        let permit = Arc::clone(&self.connections)
+            .try_acquire_owned()
+            .map_err(|_| TunError::TooManyConnections {
+                max: self.settings.max_connections,
+            })?;
+        let lease = self.peers.acquire(client.ip()).await?;
+        let handle = self.stack.open_udp(client)?;
+        Ok(TunDatagrams::new(
+            Arc::clone(&self.stack),
+            handle,
+            service,
+            lease,
+            permit,
+        ))
     }
 
     /// Connections currently holding a slot of `max_connections`.

@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
-use smoltcp::socket::{AnySocket, tcp};
+use smoltcp::socket::{AnySocket, tcp, udp};
 use smoltcp::time::Instant as SmolInstant;
 use smoltcp::wire::{HardwareAddress, IpEndpoint, Ipv4Address, Ipv6Address};
 use tokio::sync::Notify;
@@ -24,6 +24,12 @@ pub(crate) const RX_BATCH: usize = 64;
 
 /// Longest sleep of an idle stack task between two polls.
 pub(crate) const IDLE_POLL: Duration = Duration::from_secs(1);
+
+/// Datagrams a UDP socket of the stack holds each way before it drops more.
+pub(crate) const UDP_DATAGRAMS: usize = 64;
+
+/// Payload bytes a UDP socket of the stack holds each way.
+pub(crate) const UDP_BUFFER: usize = 128 * 1024;
 
 /// Idle timeout given to a socket whose handle was dropped before it
 /// finished closing: it is aborted after this long without progress.
@@ -144,6 +150,78 @@ impl Stack {
         drop(guard);
         self.wake();
         Ok(handle)
+    }
+
+    /// Creates a UDP socket bound to `client` (an original client address
+    /// and port), whose datagrams go to services from that address.
+    pub(crate) fn open_udp(&self, client: SocketAddr) -> Result<SocketHandle, TunError> {
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        let local = endpoint(client);
+        let in_use = state
+            .sockets
+            .iter()
+            .any(|(_, s)| udp::Socket::downcast(s).is_some_and(|u| u.endpoint() == local.into()));
+        if in_use {
+            return Err(TunError::AddressInUse {
+                client,
+                service: client,
+            });
+        }
+        let buffer = || {
+            udp::PacketBuffer::new(
+                vec![udp::PacketMetadata::EMPTY; UDP_DATAGRAMS],
+                vec![0; UDP_BUFFER],
+            )
+        };
+        let mut socket = udp::Socket::new(buffer(), buffer());
+        socket.bind(local).map_err(|_| TunError::Unaddressable {
+            client,
+            service: client,
+        })?;
+        Ok(state.sockets.add(socket))
+    }
+
+    /// Queues `datagram` from the UDP socket `handle` to `service`; false
+    /// when its buffer is full or the datagram cannot be sent.
+    pub(crate) fn send_udp(
+        &self,
+        handle: SocketHandle,
+        service: SocketAddr,
+        datagram: &[u8],
+    ) -> bool {
+        let sent = {
+            let mut state = self.lock();
+            let socket = state.sockets.get_mut::<udp::Socket<'static>>(handle);
+            socket.send_slice(datagram, endpoint(service)).is_ok()
+        };
+        self.wake();
+        sent
+    }
+
+    /// The next datagram the UDP socket `handle` received from `service`
+    /// (others are dropped), or `Pending` with the waker registered.
+    pub(crate) fn poll_recv_udp(
+        &self,
+        handle: SocketHandle,
+        service: SocketAddr,
+        cx: &mut Context<'_>,
+    ) -> Poll<Vec<u8>> {
+        let mut state = self.lock();
+        let socket = state.sockets.get_mut::<udp::Socket<'static>>(handle);
+        let from = endpoint(service);
+        while let Ok((data, meta)) = socket.recv() {
+            if meta.endpoint == from {
+                return Poll::Ready(data.to_vec());
+            }
+        }
+        socket.register_recv_waker(cx.waker());
+        Poll::Pending
+    }
+
+    /// The UDP socket's handle is gone: remove the socket.
+    pub(crate) fn release_udp(&self, handle: SocketHandle) {
+        self.lock().sockets.remove(handle);
     }
 
     /// Runs `f` on the socket of a live handle.
