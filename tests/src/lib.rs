@@ -1,6 +1,6 @@
 //! Shared fixtures for Portico's end-to-end tests: locating the built
 //! binaries, starting the real `portico-gateway` and real third-party peers
-//! (nginx, HAProxy, Prosody, Unbound, aioquic) on loopback, and small Rust
+//! (nginx, HAProxy, Prosody, Unbound, aioquic, Caddy) on loopback, and small Rust
 //! peers (echo and HTTP responders, a UDP recorder) for counting what
 //! reaches a backend. Also the in-process
 //! pieces of the tests that run `portico-gateway`'s ACME manager or
@@ -21,6 +21,7 @@ pub mod acme;
 pub mod aioquic;
 pub mod backends;
 pub mod binaries;
+pub mod caddy;
 pub mod certs;
 pub mod clients;
 pub mod config;

@@ -4,10 +4,11 @@
 //! and v1 switched to v2, with a ClientHello in one Initial packet and
 //! spread over two; an unknown name that fails and is counted; hostile
 //! datagrams and a flood of new flows past `max_flows` that reach no backend
-//! they should not, while the gateway goes on serving.
+//! they should not, while the gateway goes on serving; headless Chromium
+//! loading a page over HTTP/3 from Caddy through the gateway on UDP 443.
 //!
-//! Needs unbound, dig (bind9-dnsutils), python3 with aioquic (pip), openssl,
-//! curl and the built binaries.
+//! Needs unbound, dig (bind9-dnsutils), python3 with aioquic (pip), caddy,
+//! chromium, openssl, curl, root (port 443) and the built binaries.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -16,17 +17,26 @@
 )]
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::path::Path;
+use std::process::Command;
 use std::thread;
 use std::time::Duration;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use portico_tests::aioquic::{H3Server, QuicVersion, first_flight, h3_get};
+use portico_tests::caddy::Caddy;
 use portico_tests::certs::TestCa;
 use portico_tests::clients::dig;
 use portico_tests::config::{admin, route, udp_listener};
 use portico_tests::gateway::Gateway;
 use portico_tests::metrics::Metrics;
 use portico_tests::net::{eventually, free_port, v4};
-use portico_tests::udp::{client_socket, free_udp_port_on, free_udp_ports_on, receive};
+use portico_tests::process::{run, run_bounded};
+use portico_tests::tools::require;
+use portico_tests::udp::{
+    client_socket, free_udp_port_on, free_udp_ports_on, is_bound_udp, receive,
+};
 use portico_tests::udp_counter::UdpCounter;
 use portico_tests::unbound::Unbound;
 
@@ -612,4 +622,116 @@ fn hostile_datagrams_and_a_flood_of_flows_reach_no_backend_and_the_gateway_keeps
         "nothing more reached A"
     );
     gateway.assert_running();
+}
+
+// ---------------------------------------------------------------- Chromium
+
+/// The name Chromium asks for, on port 443.
+const WEB: &str = "app.portico.test";
+
+/// Bound on one Chromium run: it starts a browser, so more than curl.
+const CHROMIUM_BOUND: Duration = Duration::from_secs(60);
+
+/// A loopback address of this test run whose UDP port 443 is free (the
+/// gateway binds it: Chromium speaks QUIC to port 443 only when forced).
+fn loopback_with_free_443() -> SocketAddr {
+    let run = u8::try_from(std::process::id() % 200).expect("small") + 20;
+    (2..250)
+        .map(|host| SocketAddr::from(([127, 77, run, host], 443)))
+        .find(|addr| !is_bound_udp(*addr))
+        .expect("a loopback address with UDP 443 free")
+}
+
+/// base64(SHA-256(SubjectPublicKeyInfo)) of the certificate `cert`, for
+/// Chromium's `--ignore-certificate-errors-spki-list`.
+fn spki_sha256(cert: &Path, dir: &Path) -> String {
+    let openssl = require("openssl", "openssl");
+    let step = |args: &[&str]| {
+        let out = run_bounded(Command::new(&openssl).args(args).current_dir(dir));
+        assert!(out.status.success(), "openssl {args:?}: {}", out.all());
+    };
+    let cert = cert.to_str().expect("UTF-8 path");
+    step(&["x509", "-in", cert, "-pubkey", "-noout", "-out", "spki.pem"]);
+    step(&[
+        "pkey", "-pubin", "-in", "spki.pem", "-outform", "der", "-out", "spki.der",
+    ]);
+    step(&[
+        "dgst",
+        "-sha256",
+        "-binary",
+        "-out",
+        "spki.sha256",
+        "spki.der",
+    ]);
+    let digest = std::fs::read(dir.join("spki.sha256")).expect("digest");
+    STANDARD.encode(digest)
+}
+
+#[test]
+fn headless_chromium_loads_a_page_over_http3_from_caddy_through_the_gateway() {
+    let chromium = require("chromium", "chromium");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = TestCa::create(dir.path(), &[WEB]);
+    let caddy = Caddy::start(v4(free_port()), WEB, &ca.cert(WEB), &ca.key(WEB), "caddy");
+    // Only UDP on the gateway's address: the page can come over QUIC only.
+    let listen = loopback_with_free_443();
+    let admin_addr = v4(free_port());
+    let toml = [
+        udp_listener("h3", listen, &["quic"], &[]),
+        quic_route(WEB, caddy.addr()),
+        admin(admin_addr),
+    ]
+    .concat();
+    let gateway = Gateway::start(&toml);
+    let spki = spki_sha256(&ca.cert(WEB), dir.path());
+    let rules = format!(
+        "--host-resolver-rules=MAP {WEB} {}, MAP * ~NOTFOUND",
+        listen.ip()
+    );
+    let out = run(
+        Command::new(chromium)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--disable-dev-shm-usage",
+                "--no-proxy-server",
+                "--ignore-certificate-errors",
+                "--enable-quic",
+                &format!("--origin-to-force-quic-on={WEB}:443"),
+                &format!("--ignore-certificate-errors-spki-list={spki}"),
+                &rules,
+            ])
+            .arg(format!(
+                "--user-data-dir={}",
+                dir.path().join("chromium-profile").display()
+            ))
+            .args(["--dump-dom", &format!("https://{WEB}/")]),
+        CHROMIUM_BOUND,
+    );
+    let stderr_tail: Vec<&str> = out.stderr.lines().rev().take(30).collect();
+    assert!(
+        out.stdout.contains("backend=caddy proto=HTTP/3.0"),
+        "chromium did not get the page over HTTP/3 ({}):\nstdout:\n{}\nstderr (tail):\n{}\n\
+         gateway log:\n{}\ncaddy log:\n{}",
+        out.status,
+        out.stdout,
+        stderr_tail.into_iter().rev().collect::<Vec<_>>().join("\n"),
+        gateway.log(),
+        caddy.log()
+    );
+    let m = Metrics::scrape(admin_addr);
+    assert!(
+        m.value(&series(
+            "portico_udp_flows_total",
+            "h3",
+            "protocol=\"quic\""
+        )) >= 1,
+        "{}",
+        m.text()
+    );
 }
