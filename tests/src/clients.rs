@@ -1,5 +1,5 @@
 //! Real third-party clients run to completion with a bounded time: curl,
-//! `openssl s_client`, and the slixmpp script in `tests/scripts/`.
+//! `openssl s_client`, `dig`, and the slixmpp script in `tests/scripts/`.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -52,6 +52,19 @@ pub fn s_client(addr: SocketAddr, name: &str, ca: &Path) -> Output {
             ])
             .arg("-CAfile")
             .arg(ca),
+    )
+}
+
+/// `dig @server -p port -b source name +short +tries=1 +time=3`: one UDP
+/// query for the A record of `name`, sent from `source` (address and port),
+/// waiting at most 3 s for the answer.
+pub fn dig(server: SocketAddr, source: SocketAddr, name: &str) -> Output {
+    run_bounded(
+        Command::new(require("dig", "bind9-dnsutils"))
+            .arg(format!("@{}", server.ip()))
+            .args(["-p", &server.port().to_string()])
+            .args(["-b", &format!("{}#{}", source.ip(), source.port())])
+            .args([name, "A", "+short", "+tries=1", "+time=3"]),
     )
 }
 

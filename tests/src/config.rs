@@ -32,3 +32,23 @@ pub fn route(hosts: &[&str], backend: SocketAddr, extra: &[&str]) -> String {
 pub fn limits(lines: &[&str]) -> String {
     format!("[limits]\n{}\n\n", lines.join("\n"))
 }
+
+/// A `[[udp_listener]]` named `name` on `bind` taking `protocols` (`"quic"`,
+/// `"other"`), with extra `key = value` lines.
+pub fn udp_listener(name: &str, bind: SocketAddr, protocols: &[&str], extra: &[&str]) -> String {
+    let protocols: Vec<String> = protocols.iter().map(|p| format!("\"{p}\"")).collect();
+    let mut out = format!(
+        "[[udp_listener]]\nname = \"{name}\"\nbind = \"{bind}\"\nprotocols = [{}]\n",
+        protocols.join(", ")
+    );
+    for line in extra {
+        let _ = writeln!(out, "{line}");
+    }
+    out.push('\n');
+    out
+}
+
+/// An `[admin]` endpoint on `bind` (`/metrics`, `/status`, `/healthz`).
+pub fn admin(bind: SocketAddr) -> String {
+    format!("[admin]\nbind = \"{bind}\"\n\n")
+}

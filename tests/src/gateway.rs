@@ -1,7 +1,8 @@
 //! The real `portico-gateway` binary under test: configuration written to a
 //! temporary directory, stderr kept in a log for assertions, readiness taken
-//! from its listening sockets.
+//! from its listening (TCP) and bound (UDP) sockets.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
 use std::time::Duration;
@@ -14,6 +15,7 @@ use crate::binaries::binary;
 use crate::netns::Netns;
 use crate::process::{Output, Peer, run_bounded};
 use crate::tools::require;
+use crate::udp::wait_bound_udp;
 
 /// How to start the gateway beyond its configuration.
 #[derive(Debug, Clone, Default)]
@@ -32,7 +34,7 @@ pub struct Gateway {
 
 impl Gateway {
     /// Starts the gateway with `toml` and waits until every TCP `bind` of
-    /// the configuration listens.
+    /// the configuration listens and every `[[udp_listener]]` is bound.
     pub fn start(toml: &str) -> Gateway {
         Self::start_with(toml, &GatewayOptions::default())
     }
@@ -76,6 +78,8 @@ impl Gateway {
             gateway.peer.wait_listening_own_ns(&tcp_binds(toml));
         } else {
             gateway.peer.wait_listening(&tcp_binds(toml));
+            gateway.peer.assert_running();
+            wait_bound_udp("portico-gateway", &udp_binds(toml));
         }
         gateway
     }
@@ -143,41 +147,62 @@ pub fn check(config: &Path) -> Output {
     )
 }
 
-/// The TCP ports of every `bind = "…"` in `toml` outside `[tunnels]` (which
-/// is UDP).
+/// The sections whose `bind` is a UDP socket.
+const UDP_SECTIONS: [&str; 2] = ["[tunnels]", "[[udp_listener]]"];
+
+/// The TCP ports of every `bind = "…"` in `toml` outside `[tunnels]` and
+/// `[[udp_listener]]` (which are UDP).
 pub fn tcp_binds(toml: &str) -> Vec<u16> {
-    let mut section = String::new();
-    let mut ports = Vec::new();
-    for line in toml.lines().map(str::trim) {
+    binds(toml)
+        .filter(|(section, _)| !UDP_SECTIONS.contains(section))
+        .map(|(_, addr)| addr.port())
+        .collect()
+}
+
+/// The address of every `[[udp_listener]]`'s `bind` in `toml`.
+pub fn udp_binds(toml: &str) -> Vec<SocketAddr> {
+    binds(toml)
+        .filter(|(section, _)| *section == "[[udp_listener]]")
+        .map(|(_, addr)| addr)
+        .collect()
+}
+
+/// Every `bind = "<socket address>"` in `toml`, with the header of the
+/// section it is in.
+fn binds(toml: &str) -> impl Iterator<Item = (&str, SocketAddr)> {
+    let mut section = "";
+    toml.lines().map(str::trim).filter_map(move |line| {
         if line.starts_with('[') {
-            section = line.to_owned();
-            continue;
+            section = line;
+            return None;
         }
-        let Some(value) = line.strip_prefix("bind") else {
-            continue;
-        };
-        if section == "[tunnels]" {
-            continue;
-        }
+        let value = line.strip_prefix("bind")?;
         let addr = value
             .trim()
             .trim_start_matches('=')
             .trim()
             .trim_matches('"');
-        if let Ok(addr) = addr.parse::<std::net::SocketAddr>() {
-            ports.push(addr.port());
-        }
-    }
-    ports
+        addr.parse().ok().map(|addr| (section, addr))
+    })
 }
 
 #[cfg(test)]
 mod tests {
-    use super::tcp_binds;
+    use super::{tcp_binds, udp_binds};
 
     #[test]
     fn binds_are_found_outside_tunnels() {
         let toml = "[[listener]]\nbind = \"127.0.0.1:8080\"\n[tunnels]\nbind = \"[::]:7443\"\n[admin]\nbind=\"[::1]:9180\"\n";
         assert_eq!(tcp_binds(toml), vec![8080, 9180]);
+    }
+
+    #[test]
+    fn udp_listener_binds_are_udp() {
+        let toml = "[[udp_listener]]\nname = \"dns\"\nbind = \"[::1]:5353\"\n\n[[listener]]\nbind = \"127.0.0.1:8080\"\n";
+        assert_eq!(tcp_binds(toml), vec![8080]);
+        assert_eq!(
+            udp_binds(toml),
+            vec!["[::1]:5353".parse::<std::net::SocketAddr>().unwrap()]
+        );
     }
 }

@@ -1,7 +1,8 @@
 //! Shared fixtures for Portico's end-to-end tests: locating the built
 //! binaries, starting the real `portico-gateway` and real third-party peers
-//! (nginx, HAProxy, Prosody) on loopback, and small Rust peers (echo and
-//! HTTP responders) for counting what reaches a backend. Also the in-process
+//! (nginx, HAProxy, Prosody, Unbound, aioquic, Caddy) on loopback, and small Rust
+//! peers (echo and HTTP responders, a UDP recorder) for counting what
+//! reaches a backend. Also the in-process
 //! pieces of the tests that run `portico-gateway`'s ACME manager or
 //! `portico-tunnel`'s delivery as libraries against Pebble or inside a
 //! network namespace.
@@ -17,13 +18,16 @@
 )]
 
 pub mod acme;
+pub mod aioquic;
 pub mod backends;
 pub mod binaries;
+pub mod caddy;
 pub mod certs;
 pub mod clients;
 pub mod config;
 pub mod gateway;
 pub mod haproxy;
+pub mod metrics;
 pub mod net;
 pub mod netns;
 pub mod nginx;
@@ -37,6 +41,9 @@ pub mod tools;
 pub mod tunnel;
 pub mod tunnel_inproc;
 pub mod tunnel_scene;
+pub mod udp;
+pub mod udp_counter;
+pub mod unbound;
 
 use std::time::Duration;
 

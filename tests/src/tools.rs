@@ -35,6 +35,26 @@ pub fn python_with_slixmpp() -> PathBuf {
     python
 }
 
+/// `python3` as found on `PATH` (the interpreter `tests/run` installs pip
+/// packages for) with `module` importable, or a panic with the command that
+/// installs `package`.
+pub fn python_with_pip_module(module: &str, package: &str) -> PathBuf {
+    let python = require("python3", "python3");
+    let ok = Command::new(&python)
+        .args(["-c", &format!("import {module}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    assert!(
+        ok,
+        "{} cannot import {module}: install it: {} -m pip install {package}",
+        python.display(),
+        python.display()
+    );
+    python
+}
+
 /// The test script `name` in `tests/scripts/`.
 pub fn script(name: &str) -> PathBuf {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -21,7 +21,8 @@ pub enum Drop {
     /// A QUIC version other than v1 and v2 (answered with Version
     /// Negotiation when the datagram is large enough).
     UnknownVersion,
-    /// The flow did not complete its hello within `peek_timeout`.
+    /// The flow did not complete its hello within `peek_timeout` (or
+    /// before `flow_idle` ended it).
     PeekTimeout,
     /// Over `max_flows` or `max_flows_per_ip`.
     FlowLimit,

@@ -253,7 +253,12 @@ impl Loop<'_> {
             activity: Arc::new(Activity::new(self.epoch)),
         };
         match table.insert(client, flow) {
-            Ok(_) => self.read(table, client, datagram),
+            Ok(_) => {
+                self.read(table, client, datagram);
+                // The gauge follows new flows at once (the first datagram
+                // may also have ended it), not only at the next sweep.
+                metrics.set_open(table.len());
+            }
             Err(limit) => {
                 metrics.dropped(UdpDrop::FlowLimit, 1);
                 let detail = match limit {
@@ -447,18 +452,30 @@ impl Loop<'_> {
         self.ctx.metrics.set_open(table.len());
     }
 
-    /// Ends idle flows, and flows still reading past `peek_timeout`.
+    /// Ends idle flows, and flows still reading past `peek_timeout`. The
+    /// datagrams a flow held and never forwarded are counted as dropped
+    /// whichever limit ends it: a flow still reading may also be ended by
+    /// `flow_idle` first (when it is the shorter, or in the same sweep).
     fn sweep(&mut self, table: &mut FlowTable<Flow>, settings: &UdpListener) {
         let now = Instant::now();
         let metrics = Arc::clone(&self.ctx.metrics);
         table.retain(|_, flow| {
-            if let FlowState::Reading(_, held) = &flow.state
-                && now.saturating_duration_since(flow.opened) > settings.peek_timeout
-            {
-                metrics.dropped(UdpDrop::PeekTimeout, held.count());
-                return false;
+            let idle = flow.activity.idle(now) > settings.flow_idle;
+            match &flow.state {
+                FlowState::Reading(_, held)
+                    if idle
+                        || now.saturating_duration_since(flow.opened) > settings.peek_timeout =>
+                {
+                    metrics.dropped(UdpDrop::PeekTimeout, held.count());
+                    false
+                }
+                // Its backend socket was not ready within the flow's life.
+                FlowState::Connecting(held) if idle => {
+                    metrics.dropped(UdpDrop::BackendUnreachable, held.count());
+                    false
+                }
+                _ => !idle,
             }
-            flow.activity.idle(now) <= settings.flow_idle
         });
         metrics.set_open(table.len());
     }

@@ -177,6 +177,70 @@ async fn unrouted_datagrams_never_reach_a_backend() {
     gateway.shutdown().await;
 }
 
+#[tokio::test]
+async fn a_flow_still_reading_when_it_goes_idle_counts_its_held_datagrams() {
+    // flow_idle shorter than peek_timeout: the flow below is ended by
+    // flow_idle while its hello is still incomplete; what it held must be
+    // counted as dropped, not vanish (it did before).
+    let mut listener = udp_listener("slow", ProtocolSet::only(Protocol::Quic));
+    listener.flow_idle = Duration::from_secs(1);
+    listener.peek_timeout = Duration::from_secs(30);
+    let (gateway, addr) = start_udp(listener, Vec::new()).await;
+    // A QUIC v1 Handshake packet and no Initial: the reader holds it and
+    // waits for the Initial that would carry the hello.
+    let mut datagram = vec![0xe0, 0, 0, 0, 1, 8, 1, 2, 3, 4, 5, 6, 7, 8, 0, 0x40, 40];
+    datagram.extend_from_slice(&[0x5a; 40]);
+    let c = UdpSocket::bind(LOOPBACK).await.expect("client socket");
+    assert!(ask(&c, addr, &datagram).await.is_none());
+    let counted = "portico_udp_drops_total{listener=\"slow\",reason=\"peek_timeout\"} 1";
+    let mut metrics = gateway.metrics().render();
+    for _ in 0..100 {
+        if metrics.contains(counted) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        metrics = gateway.metrics().render();
+    }
+    assert!(metrics.contains(counted), "{metrics}");
+    assert!(
+        metrics.contains("portico_udp_open_flows{listener=\"slow\"} 0"),
+        "{metrics}"
+    );
+    gateway.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_open_flows_gauge_counts_a_new_flow_at_once() {
+    let listener = udp_listener("gauge", ProtocolSet::only(Protocol::Quic));
+    let (gateway, addr) = start_udp(listener, Vec::new()).await;
+    // A Handshake packet without an Initial: a flow that holds it, open
+    // until peek_timeout (5 s).
+    let mut held = vec![0xe0, 0, 0, 0, 1, 8, 1, 2, 3, 4, 5, 6, 7, 8, 0, 0x40, 40];
+    held.extend_from_slice(&[0x5a; 40]);
+    let c = UdpSocket::bind(LOOPBACK).await.expect("client socket");
+    c.send_to(&held, addr).await.expect("send");
+    // Not QUIC, from another port: dropped at once, so once it is counted
+    // the datagram before it has been read too.
+    let probe = UdpSocket::bind(LOOPBACK).await.expect("probe socket");
+    probe.send_to(b"\x01probe", addr).await.expect("send");
+    let counted = "portico_udp_drops_total{listener=\"gauge\",reason=\"not_quic\"} 1";
+    let mut metrics = gateway.metrics().render();
+    for _ in 0..100 {
+        if metrics.contains(counted) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        metrics = gateway.metrics().render();
+    }
+    assert!(metrics.contains(counted), "{metrics}");
+    // Before the next sweep (once a second) too.
+    assert!(
+        metrics.contains("portico_udp_open_flows{listener=\"gauge\"} 1"),
+        "{metrics}"
+    );
+    gateway.shutdown().await;
+}
+
 mod quic {
     //! A real QUIC client and server (quinn) through the gateway.
 
