@@ -18,7 +18,7 @@ use std::time::Duration;
 use portico_tests::certs::TestCa;
 use portico_tests::gateway::Gateway;
 use portico_tests::netns::{
-    self, BACKEND_V4, CLIENT_V4, CLIENT_V6, GW_LINK_V4, GW_PUBLIC_V4, GW_PUBLIC_V6, Netns, Topology,
+    self, CLIENT_V4, CLIENT_V6, GW_LINK_V4, GW_PUBLIC_V4, GW_PUBLIC_V6, Netns, Topology,
 };
 use portico_tests::tunnel::{Delivery, TunnelClient, client_config, gateway_tunnels, write_token};
 use portico_tests::tunnel_scene::{SESSION_WAIT, TUN_V4, TUN_V6, link_addr};
@@ -140,5 +140,4 @@ fn udp_flows_reach_services_from_the_clients_own_address() {
     );
     assert!(answer.starts_with("from=127.0.0.1:"), "{answer}");
     assert_ne!(answer, format!("from={local}"));
-    let _ = BACKEND_V4;
 }
