@@ -137,6 +137,7 @@ pub async fn accept_session(
         });
     }
     Ok(Session {
+        datagrams: crate::flows::FlowDatagrams::start(conn.clone()),
         connection: conn,
         id,
         name,

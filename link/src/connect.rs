@@ -104,6 +104,7 @@ pub async fn connect_session(
     };
     match answer {
         Ok(ControlMessage::Welcome { session_id }) => Ok(Session {
+            datagrams: crate::flows::FlowDatagrams::start(conn.clone()),
             connection: conn,
             id: session_id,
             name: hello.name,

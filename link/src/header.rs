@@ -21,9 +21,10 @@
 //! from [`crate::codes`] otherwise: a proxy client is told of success only
 //! then. With *exit* the hostname and the port are the target the client
 //! asked for, which the tunnel client dials only if its `[[exit]]` list
-//! admits it. With *datagrams* the stream carries a UDP flow: each
-//! datagram, both ways, is framed by [`crate::datagram`] (a 2-byte length,
-//! then the bytes), and the stream's end is the flow's end.
+//! admits it. With *datagrams* the stream is a UDP flow: its datagrams go
+//! as QUIC datagrams tagged with the stream's id ([`crate::flows`]), or
+//! framed on the stream by [`crate::datagram`] (a 2-byte length, then the
+//! bytes) when they do not fit; the stream's end is the flow's end.
 
 use std::net::SocketAddr;
 
@@ -88,7 +89,8 @@ pub struct StreamHeader {
     pub answer: bool,
     /// An exit: dial `host` at this port, if the `[[exit]]` list admits it.
     pub exit: Option<u16>,
-    /// A UDP flow: the stream carries framed datagrams ([`crate::datagram`]).
+    /// A UDP flow: its datagrams go as QUIC datagrams ([`crate::flows`]) or
+    /// framed on the stream ([`crate::datagram`]).
     pub datagrams: bool,
 }
 

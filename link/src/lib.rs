@@ -20,11 +20,13 @@
 //!   streams; `chunks` reads a local connection in owned chunks for them.
 //!
 //! Everything the gateway and the tunnel client use is re-exported here;
-//! [`codes`] (reset codes) and [`datagram`] (UDP datagrams framed on a
-//! stream) are public modules.
+//! [`codes`] (reset codes), [`datagram`] (UDP datagrams framed on a
+//! stream) and [`flows`] (UDP datagrams as QUIC datagrams) are public
+//! modules.
 
 pub mod codes;
 pub mod datagram;
+pub mod flows;
 
 mod accept;
 mod auth;

@@ -26,6 +26,8 @@ pub struct Session {
     pub name: String,
     /// The settings the session was set up with.
     pub settings: LinkSettings,
+    /// Its UDP flows' QUIC datagrams (RFC 9221).
+    pub datagrams: crate::flows::FlowDatagrams,
 }
 
 impl Session {

@@ -109,9 +109,9 @@ pub(crate) enum DeliverError {
 /// the stream with a code from [`codes`] and is logged.
 pub(crate) async fn serve_stream(
     delivery: Delivery,
-    mut send: SendStream,
-    mut recv: RecvStream,
+    (mut send, mut recv): (SendStream, RecvStream),
     session: u64,
+    flows: portico_link::flows::FlowDatagrams,
 ) {
     let header = match read_header(&mut recv, &delivery.settings.link).await {
         Ok(header) => header,
@@ -124,7 +124,7 @@ pub(crate) async fn serve_stream(
     let host = header.host.as_ref().map_or("-", |host| host.as_str());
     let span = tracing::info_span!("stream", session, client = %header.client, host);
     if header.datagrams {
-        crate::flow::serve_flow(&delivery, &header, send, recv)
+        crate::flow::serve_flow(&delivery, &header, &flows, send, recv)
             .instrument(span)
             .await;
         return;

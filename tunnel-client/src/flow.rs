@@ -1,6 +1,8 @@
 //! One UDP flow from the gateway: a stream whose header has the
-//! *datagrams* flag carries the flow's datagrams framed both ways
-//! (`portico_link::datagram`). The service is picked like a connection's
+//! *datagrams* flag; the flow's datagrams travel as QUIC datagrams tagged
+//! with the stream's id (`portico_link::flows`), or framed on the stream
+//! when they do not fit the link's datagram size (`portico_link::datagram`),
+//! both ways. The service is picked like a connection's
 //! (by name, or by the gateway port for nameless flows). With `source =
 //! "tunnel"` the datagrams go out of a UDP socket of the flow's own,
 //! connected to the service; with `source = "original"` they come from the
@@ -11,8 +13,9 @@
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use portico_config::model::SourceMode;
+use portico_link::flows::FlowDatagrams;
 use portico_link::{StreamHeader, codes, datagram};
-use quinn::{RecvStream, SendStream};
+use quinn::{RecvStream, SendStream, VarInt};
 use tokio::net::UdpSocket;
 
 use crate::deliver::{Delivery, abort, normalise, original_target};
@@ -64,9 +67,14 @@ impl Local {
 pub(crate) async fn serve_flow(
     delivery: &Delivery,
     header: &StreamHeader,
+    flows: &FlowDatagrams,
     mut send: SendStream,
     mut recv: RecvStream,
 ) {
+    // Registered first: the gateway may send datagrams as soon as it has
+    // an answer, and an unregistered flow's datagrams are dropped.
+    let id = VarInt::from(recv.id()).into_inner();
+    let mut incoming = flows.register(id);
     let local = match open(delivery, header).await {
         Ok(local) => local,
         Err(reason) => {
@@ -75,10 +83,17 @@ pub(crate) async fn serve_flow(
             return;
         }
     };
-    let to_service = async {
+    // Two readers, each in a loop of its own: a frame read on the stream
+    // is never cancelled halfway.
+    let from_stream = async {
         let mut buf = Vec::new();
         while let Ok(Some(n)) = datagram::read(&mut recv, &mut buf).await {
             local.send(buf.get(..n).unwrap_or_default()).await;
+        }
+    };
+    let from_datagrams = async {
+        while let Some(d) = incoming.datagrams.recv().await {
+            local.send(&d).await;
         }
     };
     let from_service = async {
@@ -86,13 +101,14 @@ pub(crate) async fn serve_flow(
         loop {
             let n = local.recv(&mut buf).await;
             let reply = buf.get(..n).unwrap_or_default();
-            if datagram::write(&mut send, reply).await.is_err() {
+            if !flows.send(id, reply) && datagram::write(&mut send, reply).await.is_err() {
                 return;
             }
         }
     };
     tokio::select! {
-        () = to_service => {}
+        () = from_stream => {}
+        () = from_datagrams => {}
         () = from_service => {}
     }
     let _ = send.finish();

@@ -62,8 +62,9 @@ impl Link {
             match Arc::clone(permits).try_acquire_owned() {
                 Ok(permit) => {
                     let delivery = delivery.clone();
+                    let flows = self.session.datagrams.clone();
                     self.streams.spawn(all.track_future(async move {
-                        serve_stream(delivery, send, recv, session).await;
+                        serve_stream(delivery, (send, recv), session, flows).await;
                         drop(permit);
                     }));
                 }

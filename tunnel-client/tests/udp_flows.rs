@@ -1,6 +1,7 @@
 //! UDP flows through the tunnel client, against a fake gateway: a stream
 //! with the *datagrams* flag reaches the flow's service over UDP, datagrams
-//! framed on the stream both ways and kept whole; a flow with no service,
+//! kept whole both ways — framed on the stream, or as QUIC datagrams
+//! tagged with the stream's id when they fit; a flow with no service,
 //! or for a `source = "original"` service, is reset as undeliverable.
 
 mod common;
@@ -46,16 +47,36 @@ async fn a_flow_reaches_its_udp_service_datagram_by_datagram() -> anyhow::Result
     let (gateway, client, session, _pki) =
         gateway_and_client(|_| vec![service(&["h3.test"], echo, None)]).await?;
     let (mut send, mut recv) = session.open_stream(&flow_header("h3.test")?).await?;
+    let id = quinn::VarInt::from(send.id()).into_inner();
+    let mut incoming = session.datagrams.register(id);
     let mut buf = Vec::new();
-    for payload in [&b"one"[..], &[7u8; 1200][..], &b""[..], &[9u8; 20_000][..]] {
+    let (mut by_datagram, mut by_stream) = (0, 0);
+    // Small replies come as QUIC datagrams, the 20,000-byte one (over the
+    // link's datagram size) framed on the stream.
+    for payload in [&b"one"[..], &[7u8; 1000][..], &b""[..], &[9u8; 20_000][..]] {
         datagram::write(&mut send, payload).await?;
-        let n = timeout(Duration::from_secs(10), datagram::read(&mut recv, &mut buf))
-            .await
-            .context("no echo in time")??
-            .context("the flow ended")?;
-        assert_eq!(buf.get(..4), Some(&b"udp:"[..]));
-        assert_eq!(buf.get(4..n), Some(payload), "datagrams arrive whole");
+        let reply = timeout(Duration::from_secs(10), async {
+            tokio::select! {
+                d = incoming.datagrams.recv() => d.map(|d| (d.to_vec(), true)),
+                n = datagram::read(&mut recv, &mut buf) => match n {
+                    Ok(Some(n)) => Some((buf[..n].to_vec(), false)),
+                    _ => None,
+                },
+            }
+        })
+        .await
+        .context("no echo in time")?
+        .context("the flow ended")?;
+        if reply.1 {
+            by_datagram += 1
+        } else {
+            by_stream += 1
+        }
+        let reply = reply.0;
+        assert_eq!(reply.get(..4), Some(&b"udp:"[..]));
+        assert_eq!(reply.get(4..), Some(payload), "datagrams arrive whole");
     }
+    assert_eq!((by_datagram, by_stream), (3, 1));
     send.finish()?;
     client.stop().await?;
     gateway.stop().await;

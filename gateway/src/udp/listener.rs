@@ -137,7 +137,7 @@ enum Event {
     /// The backend socket is ready.
     Socket(SocketAddr, UdpSocket),
     /// The link stream is open.
-    Link(SocketAddr, quinn::SendStream, quinn::RecvStream),
+    Link(SocketAddr, crate::tunnel::Opened),
     /// Neither could be made.
     Failed(SocketAddr),
 }
@@ -369,7 +369,7 @@ impl Loop<'_> {
                 Via::Tunnel(name) => {
                     let open = tunnel::open(&tunnels, name, client, reached, named);
                     match tokio::time::timeout(timeout, open).await {
-                        Ok(Ok((send, recv))) => Ok(Event::Link(client, send, recv)),
+                        Ok(Ok(opened)) => Ok(Event::Link(client, opened)),
                         Ok(Err(detail)) => Err(detail),
                         Err(_) => Err(format!("tunnel {name}: no stream in time")),
                     }
@@ -411,7 +411,7 @@ impl Loop<'_> {
                 ));
                 flow.state = FlowState::Forwarding(Sink::Socket(socket), stop.drop_guard());
             }
-            Event::Link(client, send, recv) => {
+            Event::Link(client, opened) => {
                 let Some(flow) = table.get_mut(&client) else {
                     return; // ended meanwhile: dropping the stream ends it
                 };
@@ -427,7 +427,7 @@ impl Loop<'_> {
                 }
                 let stop = self.deps.stop_all.child_token();
                 self.deps.tracker.spawn(tunnel::relay(
-                    (send, recv),
+                    opened,
                     queued,
                     Arc::clone(self.socket),
                     client,

@@ -346,8 +346,9 @@ mod quic {
 
 mod through_a_tunnel {
     //! A UDP flow routed to a tunnel: one link stream per flow with the
-    //! *datagrams* flag, the client's address and the listener's, the
-    //! datagrams framed on it both ways.
+    //! *datagrams* flag, the client's address and the listener's; the first
+    //! datagrams framed on it, then (once the tunnel client has answered)
+    //! QUIC datagrams tagged with the stream's id.
 
     use super::*;
     use crate::tunnel_fixtures::{connect_home, pki, tunnel_config};
@@ -355,7 +356,7 @@ mod through_a_tunnel {
     use portico_link::datagram;
 
     #[tokio::test]
-    async fn datagrams_travel_framed_on_one_stream_per_flow() {
+    async fn datagrams_travel_on_one_stream_per_flow_then_as_quic_datagrams() {
         let pki = pki();
         let mut cfg = tunnel_config(&pki);
         let mut r = other_route("dns", "127.0.0.1:9".parse().expect("addr"));
@@ -370,20 +371,40 @@ mod through_a_tunnel {
         let addr = gateway.udp_local_addr(bind).expect("UDP listener bound");
         let link = gateway.tunnel_addr().expect("[tunnels] bound");
         let (_endpoint, session) = connect_home(&pki, &gateway, link).await;
-        // The fake tunnel client: echoes each datagram of each flow, and
-        // reports the headers it saw.
+        // The fake tunnel client: echoes each datagram of each flow the way
+        // it came, and reports the headers it saw and how each came.
         let (seen_tx, mut seen) = tokio::sync::mpsc::unbounded_channel();
+        let (how_tx, mut how) = tokio::sync::mpsc::unbounded_channel();
         tokio::spawn(async move {
             while let Ok((header, mut send, mut recv)) = session.accept_stream().await {
                 let _ = seen_tx.send(header);
+                let flows = session.datagrams.clone();
+                let id = quinn::VarInt::from(recv.id()).into_inner();
+                let mut incoming = flows.register(id);
+                let how_tx = how_tx.clone();
                 tokio::spawn(async move {
-                    let mut buf = Vec::new();
-                    while let Ok(Some(n)) = datagram::read(&mut recv, &mut buf).await {
-                        let mut reply = b"far:".to_vec();
-                        reply.extend_from_slice(&buf[..n]);
-                        if datagram::write(&mut send, &reply).await.is_err() {
-                            return;
+                    let stream = async {
+                        let mut buf = Vec::new();
+                        while let Ok(Some(n)) = datagram::read(&mut recv, &mut buf).await {
+                            let _ = how_tx.send("stream");
+                            let mut reply = b"far:".to_vec();
+                            reply.extend_from_slice(&buf[..n]);
+                            if datagram::write(&mut send, &reply).await.is_err() {
+                                return;
+                            }
                         }
+                    };
+                    let datagrams = async {
+                        while let Some(d) = incoming.datagrams.recv().await {
+                            let _ = how_tx.send("datagram");
+                            let mut reply = b"far:".to_vec();
+                            reply.extend_from_slice(&d);
+                            assert!(flows.send(id, &reply), "a small reply fits");
+                        }
+                    };
+                    tokio::select! {
+                        () = stream => {}
+                        () = datagrams => {}
                     }
                 });
             }
@@ -402,6 +423,22 @@ mod through_a_tunnel {
         while let Ok(h) = seen.try_recv() {
             headers.push(h);
         }
+        let mut ways = Vec::new();
+        while let Ok(w) = how.try_recv() {
+            ways.push(w);
+        }
+        // Each flow's first datagram on its stream, the second (after the
+        // answer) as a QUIC datagram.
+        assert_eq!(
+            ways.iter().filter(|w| **w == "stream").count(),
+            2,
+            "{ways:?}"
+        );
+        assert_eq!(
+            ways.iter().filter(|w| **w == "datagram").count(),
+            2,
+            "{ways:?}"
+        );
         assert_eq!(headers.len(), 2, "one stream per flow: {headers:?}");
         for h in &headers {
             assert!(h.datagrams);
