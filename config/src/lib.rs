@@ -57,8 +57,15 @@ pub fn load_gateway_checked(path: &Path) -> Result<Checked<GatewayConfig>, Diagn
 
 /// Reads, parses and validates a tunnel-client configuration file.
 pub fn load_tunnel(path: &Path) -> Result<TunnelConfig, Diagnostics> {
+    load_tunnel_checked(path).map(|checked| checked.config)
+}
+
+/// [`load_tunnel`], with the warnings.
+pub fn load_tunnel_checked(path: &Path) -> Result<Checked<TunnelConfig>, Diagnostics> {
     let source = read_config(path)?;
-    parse_tunnel(&source, path)
+    let mut rep = Reporter::new(path, &source);
+    let config = validate_tunnel::parse(&mut rep, &source, &base_dir(path));
+    rep.finish(config)
 }
 
 /// Parses and validates gateway TOML that was read from `path` (used in
