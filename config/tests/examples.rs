@@ -391,11 +391,16 @@ fn admin_token_file_is_read_and_open_binds_without_it_warn() -> Result<()> {
     );
     assert!(quiet.warnings.is_empty(), "{}", quiet.warnings);
     // Beyond loopback with a token: fine; without: a warning at `bind`.
-    let guarded = with_admin(dir.path(), "bind = \"[::]:9180\"\ntoken_file = \"admin.token\"")?;
-    let checked = portico_config::load_gateway_checked(&guarded).map_err(|d| anyhow::anyhow!("{d}"))?;
+    let guarded = with_admin(
+        dir.path(),
+        "bind = \"[::]:9180\"\ntoken_file = \"admin.token\"",
+    )?;
+    let checked =
+        portico_config::load_gateway_checked(&guarded).map_err(|d| anyhow::anyhow!("{d}"))?;
     assert!(checked.warnings.is_empty(), "{}", checked.warnings);
     let open = with_admin(dir.path(), "bind = \"0.0.0.0:9180\"")?;
-    let checked = portico_config::load_gateway_checked(&open).map_err(|d| anyhow::anyhow!("{d}"))?;
+    let checked =
+        portico_config::load_gateway_checked(&open).map_err(|d| anyhow::anyhow!("{d}"))?;
     assert_eq!(checked.warnings.0.len(), 1, "{}", checked.warnings);
     let w = &checked.warnings.0[0];
     assert_eq!(w.line, 5, "{w}");

@@ -17,15 +17,19 @@
 //!   compiled in with `include_str!` and only refresh the page.
 //! - [`view`] turns a document into tables of text, which [`page`] and
 //!   [`table`] both show.
-//! - [`fetch`] is the `status` command's HTTP client; [`table`] prints the
-//!   same picture in a terminal; [`human`] formats bytes and durations for
-//!   both.
+//! - [`command`] is the `status` command of both programs: [`fetch`] is
+//!   its HTTP client, [`table`] prints the same picture in a terminal;
+//!   [`human`] formats bytes and durations for the page and the tables.
+//! - [`manual`] writes the man pages and shell completions from the
+//!   programs' clap definitions.
 
 pub mod auth;
 pub mod chart;
+pub mod command;
 pub mod fetch;
 pub mod history;
 pub mod human;
+pub mod manual;
 pub mod model;
 pub mod page;
 pub mod request;

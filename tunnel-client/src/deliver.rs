@@ -22,11 +22,14 @@ use tracing::Instrument;
 use crate::relay::{RelayError, Transferred, relay};
 use crate::services::ServiceTable;
 use crate::settings::ClientSettings;
+use crate::status::ClientStatus;
 use crate::tun::{TunDelivery, TunError};
 
 /// What every stream task shares.
 #[derive(Clone)]
 pub(crate) struct Delivery {
+    /// What the `[admin]` endpoint reads.
+    pub status: Arc<ClientStatus>,
     /// The tunables.
     pub settings: ClientSettings,
     /// The running services; a reload swaps them.

@@ -224,6 +224,7 @@ impl Client {
                 ..ClientSettings::default()
             },
             events: Some(Arc::new(hook)),
+            status: None,
         };
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(run_client_with(watched, options, shutdown.clone()));
