@@ -84,6 +84,7 @@
   }
 
   function points(values) {
+    if (values.length === 1) values = [values[0], values[0]];
     var max = Math.max.apply(null, [0].concat(values));
     var steps = Math.max(1, values.length - 1);
     return values.map(function (v, i) {

@@ -33,8 +33,11 @@ pub fn throughput(history: &[Sample]) -> Vec<f64> {
 
 /// The `points` attribute of a polyline drawing `values` across the chart,
 /// scaled so the largest reaches the top (a flat line at the bottom when
-/// all are zero).
+/// all are zero; a single value is drawn flat across).
 pub fn points(values: &[f64]) -> String {
+    if let [only] = values {
+        return points(&[*only, *only]);
+    }
     let max = values.iter().copied().fold(0.0_f64, f64::max);
     let steps = values.len().saturating_sub(1).max(1) as f64;
     let mut out = String::new();
@@ -96,6 +99,7 @@ mod tests {
         assert_eq!(points(&active(&h)), "0.0,140.0 300.0,0.0 600.0,70.0");
         assert_eq!(points(&[0.0, 0.0]), "0.0,140.0 600.0,140.0");
         assert_eq!(points(&[]), "");
+        assert_eq!(points(&[3.0]), "0.0,0.0 600.0,0.0");
         let svg = svg(&h);
         assert!(
             svg.contains("peak <b id=\"chart-active-max\">2</b>"),

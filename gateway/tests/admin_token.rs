@@ -51,7 +51,11 @@ async fn the_token_guards_everything_but_healthz() {
         assert!(none.contains("\r\nWWW-Authenticate: Bearer"), "{none}");
         let wrong = ask(admin, &get(path, "Authorization: Bearer not-the-token\r\n")).await;
         assert!(wrong.starts_with("HTTP/1.1 401 "), "{path}: {wrong}");
-        let right = ask(admin, &get(path, &format!("Authorization: Bearer {TOKEN}\r\n"))).await;
+        let right = ask(
+            admin,
+            &get(path, &format!("Authorization: Bearer {TOKEN}\r\n")),
+        )
+        .await;
         assert!(right.starts_with("HTTP/1.1 200 OK\r\n"), "{path}: {right}");
     }
     let health = ask(admin, &get("/healthz", "")).await;
@@ -64,12 +68,21 @@ async fn the_token_guards_everything_but_healthz() {
         .lines()
         .find_map(|l| l.strip_prefix("Set-Cookie: "))
         .expect("Set-Cookie");
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
-    assert!(!cookie.contains(TOKEN), "the cookie is not the token: {cookie}");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    assert!(
+        !cookie.contains(TOKEN),
+        "the cookie is not the token: {cookie}"
+    );
     let pair = cookie.split(';').next().unwrap();
     let page = ask(admin, &get("/", &format!("Cookie: {pair}\r\n"))).await;
     assert!(page.starts_with("HTTP/1.1 200 OK\r\n"), "{page}");
     assert!(page.contains("<tbody id=\"routes\""), "{page}");
-    assert!(page.contains("Content-Security-Policy: default-src 'none'"), "{page}");
+    assert!(
+        page.contains("Content-Security-Policy: default-src 'none'"),
+        "{page}"
+    );
     gateway.shutdown().await;
 }

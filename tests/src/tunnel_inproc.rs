@@ -158,6 +158,7 @@ pub fn config(
         gateway_fingerprint: None,
         link: LinkTuning::default(),
         tun: None,
+        admin: None,
         services,
         exits: Vec::new(),
     }

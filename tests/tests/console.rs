@@ -81,7 +81,11 @@ impl Scene {
         ]
         .concat();
         let gateway = Gateway::start(&base);
-        assert!(gateway.wait_log("tunnel link certificate"), "{}", gateway.log());
+        assert!(
+            gateway.wait_log("tunnel link certificate"),
+            "{}",
+            gateway.log()
+        );
         let out = run_bounded(
             Command::new(binary("portico-gateway"))
                 .args(["tunnel", "add", "home", "--to"])
@@ -92,7 +96,11 @@ impl Scene {
         assert!(out.status.success(), "{}", out.all());
         let (stanza, client_file) = out.stdout.split_once(MARK).expect("marker");
         gateway.reload(&[base, stanza.to_owned(), tunnel_route(&["tun.test"], "home")].concat());
-        assert!(gateway.wait_log("configuration reloaded"), "{}", gateway.log());
+        assert!(
+            gateway.wait_log("configuration reloaded"),
+            "{}",
+            gateway.log()
+        );
 
         let host = tempfile::tempdir().expect("tempdir");
         let tunnel_admin = v4(free_port());
@@ -221,8 +229,14 @@ fn headless_chromium_shows_the_live_console() {
         first.status,
         first.stderr
     );
-    assert!(dom.contains("<td>home</td>") && dom.contains("<td>quic</td>"), "{dom}");
-    assert!(dom.contains("live · updated"), "the script did not refresh:\n{dom}");
+    assert!(
+        dom.contains("<td>home</td>") && dom.contains("<td>quic</td>"),
+        "{dom}"
+    );
+    assert!(
+        dom.contains("live · updated"),
+        "the script did not refresh:\n{dom}"
+    );
     let before = no_route_total(dom).expect("no_route row");
     assert!(before >= 1, "{dom}");
 
@@ -231,7 +245,10 @@ fn headless_chromium_shows_the_live_console() {
         let now = no_route_total(&dump("2500").stdout)?;
         (now > before).then_some(now)
     });
-    assert!(risen.is_some(), "the refusal counter did not rise from {before}");
+    assert!(
+        risen.is_some(),
+        "the refusal counter did not rise from {before}"
+    );
 
     let shot = output_dir().join("console.png");
     let _ = std::fs::remove_file(&shot);
@@ -261,8 +278,16 @@ fn headless_chromium_shows_the_live_console() {
         &format!("http://{}/?token={TOKEN}", scene.tunnel_admin),
         &["--virtual-time-budget=3000", "--dump-dom"],
     );
-    assert!(tunnel_dom.stdout.contains("Services"), "{}", tunnel_dom.all());
-    assert!(tunnel_dom.stdout.contains("<td>quic</td>"), "{}", tunnel_dom.all());
+    assert!(
+        tunnel_dom.stdout.contains("Services"),
+        "{}",
+        tunnel_dom.all()
+    );
+    assert!(
+        tunnel_dom.stdout.contains("<td>quic</td>"),
+        "{}",
+        tunnel_dom.all()
+    );
 }
 
 #[test]
@@ -276,7 +301,14 @@ fn status_commands_print_the_route_and_the_session() {
             .arg(scene.gateway.config_path()),
     );
     assert!(gw.status.success(), "{}", gw.all());
-    for needle in ["ROUTES", "app.test", "tunnel home", "TUNNEL SESSIONS", "quic", "no_route"] {
+    for needle in [
+        "ROUTES",
+        "app.test",
+        "tunnel home",
+        "TUNNEL SESSIONS",
+        "quic",
+        "no_route",
+    ] {
         assert!(gw.stdout.contains(needle), "{needle}:\n{}", gw.stdout);
     }
     let json = run_bounded(
@@ -284,7 +316,11 @@ fn status_commands_print_the_route_and_the_session() {
             .args(["status", "--json", "--config"])
             .arg(scene.gateway.config_path()),
     );
-    assert!(json.stdout.starts_with("{\"program\":\"portico-gateway\""), "{}", json.all());
+    assert!(
+        json.stdout.starts_with("{\"program\":\"portico-gateway\""),
+        "{}",
+        json.all()
+    );
 
     let tunnel = run_bounded(
         Command::new(binary("portico-tunnel"))
@@ -294,14 +330,28 @@ fn status_commands_print_the_route_and_the_session() {
     );
     assert!(tunnel.status.success(), "{}", tunnel.all());
     let link = scene.gateway.log();
-    for needle in ["portico-tunnel", "SERVICES", "TUNNEL SESSIONS", "home", "quic"] {
-        assert!(tunnel.stdout.contains(needle), "{needle}:\n{}\n{link}", tunnel.stdout);
+    for needle in [
+        "portico-tunnel",
+        "SERVICES",
+        "TUNNEL SESSIONS",
+        "home",
+        "quic",
+    ] {
+        assert!(
+            tunnel.stdout.contains(needle),
+            "{needle}:\n{}\n{link}",
+            tunnel.stdout
+        );
     }
 
     // A wrong token: 401, said plainly.
     let wrong = scene.host.path().join("wrong.toml");
     let text = std::fs::read_to_string(&scene.client_config).unwrap();
-    std::fs::write(scene.host.path().join("wrong.token"), "another-token-0123456789\n").unwrap();
+    std::fs::write(
+        scene.host.path().join("wrong.token"),
+        "another-token-0123456789\n",
+    )
+    .unwrap();
     std::fs::set_permissions(
         scene.host.path().join("wrong.token"),
         std::fs::Permissions::from_mode(0o600),
@@ -326,6 +376,10 @@ fn status_commands_print_the_route_and_the_session() {
             .arg(&bare),
     );
     assert_eq!(missing.status.code(), Some(1), "{}", missing.all());
-    assert!(missing.stderr.contains("no [admin] section"), "{}", missing.all());
+    assert!(
+        missing.stderr.contains("no [admin] section"),
+        "{}",
+        missing.all()
+    );
     drop(scene.client);
 }

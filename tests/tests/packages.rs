@@ -80,7 +80,12 @@ fn debian_packages_install_verify_remove_and_purge() {
     ] {
         let deb = debs
             .iter()
-            .find(|d| d.file_name().unwrap().to_string_lossy().starts_with(&format!("{package}_")))
+            .find(|d| {
+                d.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with(&format!("{package}_"))
+            })
             .expect("deb for package");
         // A leftover from an earlier run would hide what this one installs.
         let _ = run(Command::new("dpkg").args(["-P", package]), TOOL_BOUND);
@@ -94,16 +99,25 @@ fn debian_packages_install_verify_remove_and_purge() {
             format!("/usr/share/fish/vendor_completions.d/{package}.fish"),
             config.to_owned(),
         ] {
-            assert!(files.iter().any(|f| f == Path::new(&wanted)), "{wanted} not in {files:?}");
+            assert!(
+                files.iter().any(|f| f == Path::new(&wanted)),
+                "{wanted} not in {files:?}"
+            );
         }
         assert!(
-            files.iter().any(|f| f.starts_with(format!("/usr/share/doc/{package}/examples"))),
+            files
+                .iter()
+                .any(|f| f.starts_with(format!("/usr/share/doc/{package}/examples"))),
             "no examples in {files:?}"
         );
         let conffiles = sh(Command::new("dpkg-query").args(["-W", "-f=${Conffiles}", package]));
         assert!(conffiles.stdout.contains(config), "{}", conffiles.stdout);
         let page = sh(Command::new("man").args(["-w", package]));
-        assert!(page.stdout.contains(&format!("man1/{package}.1")), "{}", page.stdout);
+        assert!(
+            page.stdout.contains(&format!("man1/{package}.1")),
+            "{}",
+            page.stdout
+        );
         let help = sh(Command::new(format!("/usr/bin/{package}")).arg("--help"));
         assert!(help.stdout.contains("status"), "{}", help.stdout);
         // The installed unit is the repository's, and the units verify with
@@ -119,7 +133,11 @@ fn debian_packages_install_verify_remove_and_purge() {
 
         sh(Command::new("dpkg").args(["-r", package]));
         let left: Vec<&PathBuf> = files.iter().filter(|f| f.exists()).collect();
-        assert_eq!(left, [&PathBuf::from(config)], "after dpkg -r only the configuration stays");
+        assert_eq!(
+            left,
+            [&PathBuf::from(config)],
+            "after dpkg -r only the configuration stays"
+        );
         sh(Command::new("dpkg").args(["-P", package]));
         assert!(!Path::new(config).exists(), "{config} survived the purge");
     }

@@ -179,6 +179,7 @@ pub fn config(
         gateway_fingerprint: None,
         link: LinkTuning::default(),
         tun: None,
+        admin: None,
         services,
         exits: Vec::new(),
     }
