@@ -38,10 +38,14 @@ async fn the_token_guards_everything_but_healthz() {
     let token = dir.path().join("admin.token");
     std::fs::write(&token, format!("{TOKEN}\n")).expect("token");
     std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).expect("chmod");
-    let text = "[[listener]]\nbind = \"127.0.0.1:0\"\n\n[admin]\nbind = \"127.0.0.1:0\"\n\
+    let text = "[[listener]]\nbind = \"127.0.0.1:9\"\n\n[admin]\nbind = \"127.0.0.1:9\"\n\
                 token_file = \"admin.token\"\n";
-    let config =
+    let mut config =
         portico_config::parse_gateway(text, &dir.path().join("gateway.toml")).expect("valid");
+    // The file names fixed ports (0 is refused there); the test binds any.
+    let any: SocketAddr = "127.0.0.1:0".parse().expect("addr");
+    config.listeners[0].bind = any;
+    config.admin.as_mut().expect("[admin]").bind = any;
     let gateway = Gateway::start(config, Vec::new()).await.expect("start");
     let admin = gateway.admin_addr().expect("admin bound");
 

@@ -123,7 +123,10 @@ async fn admin_endpoint_reports_the_running_gateway() {
         String::from_utf8(exchange(admin, b"GET /status HTTP/1.1\r\n\r\n").await).expect("utf-8");
     assert!(status.starts_with("HTTP/1.1 200 OK\r\n"), "{status}");
     assert!(status.contains("\"bind\":\"127.0.0.1:0\""), "{status}");
-    assert!(status.contains("\"routes\":[{\"hosts\":[\"*\"]"), "{status}");
+    assert!(
+        status.contains("\"routes\":[{\"hosts\":[\"*\"]"),
+        "{status}"
+    );
     assert_eq!(status.matches("\"hosts\":").count(), 2, "{status}");
     assert!(status.contains("\"tunnels\":[]"), "{status}");
     let metrics =
