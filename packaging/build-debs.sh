@@ -1,9 +1,10 @@
 #!/bin/sh
 # Builds the Debian packages of portico-gateway and portico-tunnel:
 #   1. release binaries (cargo build --release),
-#   2. each program's man page and bash/zsh/fish completions, generated
-#      from its command-line definition by its hidden `man` and
-#      `completions SHELL` commands, into TARGET/release/packaging/PROGRAM/,
+#   2. each program's man pages (the program's and one per subcommand) and
+#      bash/zsh/fish completions, generated from its command-line definition
+#      by its hidden `man --dir DIR` and `completions SHELL` commands, into
+#      TARGET/release/packaging/PROGRAM/,
 #   3. `cargo deb --no-build` for each program (metadata in each crate's
 #      [package.metadata.deb]), writing TARGET/debian/*.deb.
 # TARGET is $CARGO_TARGET_DIR, or target/ in the workspace.
@@ -25,7 +26,8 @@ for program in portico-gateway portico-tunnel; do
   out="$target/release/packaging/$program"
   mkdir -p "$out"
   bin="$target/release/$program"
-  "$bin" man >"$out/$program.1"
+  rm -rf "$out/man"
+  "$bin" man --dir "$out/man"
   "$bin" completions bash >"$out/$program.bash"
   "$bin" completions zsh >"$out/_$program"
   "$bin" completions fish >"$out/$program.fish"
@@ -33,6 +35,6 @@ done
 
 mkdir -p "$target/debian"
 for program in portico-gateway portico-tunnel; do
-  cargo deb --no-build --no-strip -p "$program" --output "$target/debian/"
+  cargo deb --no-build -p "$program" --output "$target/debian/" >&2
 done
 ls -1 "$target/debian/"*.deb

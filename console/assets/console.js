@@ -31,6 +31,9 @@
       return st.listeners.map(function (l) { return [l.bind, l.protocols.join(" "), String(l.active)]; });
     },
     routes: function (st) {
+      if (st.program === "portico-tunnel") {
+        return st.routes.map(function (r) { return [r.hosts.join(" "), r.target]; });
+      }
       return st.routes.map(function (r) {
         return [r.hosts.join(" "), r.target, String(r.connections), String(r.active),
           bytes(r.bytes_to_backend), bytes(r.bytes_to_client)];

@@ -68,9 +68,10 @@ pub fn svg(history: &[Sample]) -> String {
          <line class=\"grid\" x1=\"0\" y1=\"{mid}\" x2=\"{WIDTH}\" y2=\"{mid}\"/>\
          <polyline id=\"chart-rate\" class=\"rate\" points=\"{}\"/>\
          <polyline id=\"chart-active\" class=\"active\" points=\"{}\"/></svg>\
-         <p class=\"legend\"><span class=\"key active\"></span>open connections, peak \
-         <b id=\"chart-active-max\">{}</b> <span class=\"key rate\"></span>throughput, peak \
-         <b id=\"chart-rate-max\">{}/s</b></p>",
+         <p class=\"legend\"><span class=\"item\"><span class=\"key active\"></span>open \
+         connections, peak <b id=\"chart-active-max\">{}</b></span> <span class=\"item\">\
+         <span class=\"key rate\"></span>throughput, peak <b id=\"chart-rate-max\">{}/s</b>\
+         </span></p>",
         points(&rate),
         points(&active),
         max_active as u64,

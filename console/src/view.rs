@@ -75,9 +75,24 @@ fn listeners(status: &Status) -> View {
 }
 
 fn routes(status: &Status, tunnel: bool) -> View {
+    if tunnel {
+        // The tunnel client counts per session, not per service.
+        return View {
+            id: "routes",
+            title: "Services",
+            headers: headers(&["hosts", "delivered to"]),
+            numeric: vec![false, false],
+            rows: status
+                .routes
+                .iter()
+                .map(|r| vec![r.hosts.join(" "), r.target.clone()])
+                .collect(),
+            empty: "no service",
+        };
+    }
     View {
         id: "routes",
-        title: if tunnel { "Services" } else { "Routes" },
+        title: "Routes",
         headers: headers(&[
             "hosts",
             "target",

@@ -77,9 +77,14 @@ enum Command {
         #[command(subcommand)]
         command: TunnelCommand,
     },
-    /// Write the manual page (roff) to standard output.
+    /// Write the manual page (roff) to standard output, or with --dir every
+    /// page (the program's and one per subcommand) into DIR.
     #[command(hide = true)]
-    Man,
+    Man {
+        /// Write all pages into this directory.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
     /// Write the completion script for SHELL to standard output.
     #[command(hide = true)]
     Completions {
@@ -205,8 +210,12 @@ fn demo(listen: SocketAddr) -> anyhow::Result<()> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match &cli.command {
-        Some(Command::Man) => {
-            return match manual::man(Cli::command(), &mut std::io::stdout()) {
+        Some(Command::Man { dir }) => {
+            let written = match dir {
+                Some(dir) => manual::write_pages(Cli::command(), dir),
+                None => manual::man(Cli::command(), &mut std::io::stdout()),
+            };
+            return match written {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(err) => {
                     eprintln!("portico-gateway: {err}");
@@ -225,7 +234,7 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     let result = match (cli.command, cli.config) {
-        (Some(Command::Man | Command::Completions { .. }), _) => Ok(()),
+        (Some(Command::Man { .. } | Command::Completions { .. }), _) => Ok(()),
         (Some(Command::Demo { listen }), _) => demo(listen),
         (Some(Command::Status { json, timeout }), Some(path)) => {
             status(&path, json, Duration::from_secs(timeout))

@@ -56,9 +56,14 @@ enum Command {
         #[arg(long, value_name = "SECONDS", default_value_t = 5)]
         timeout: u64,
     },
-    /// Write the manual page (roff) to standard output.
+    /// Write the manual page (roff) to standard output, or with --dir every
+    /// page (the program's and one per subcommand) into DIR.
     #[command(hide = true)]
-    Man,
+    Man {
+        /// Write all pages into this directory.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
     /// Write the completion script for SHELL to standard output.
     #[command(hide = true)]
     Completions {
@@ -120,8 +125,12 @@ fn run(path: PathBuf) -> anyhow::Result<()> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match &cli.command {
-        Some(Command::Man) => {
-            return match manual::man(Cli::command(), &mut std::io::stdout()) {
+        Some(Command::Man { dir }) => {
+            let written = match dir {
+                Some(dir) => manual::write_pages(Cli::command(), dir),
+                None => manual::man(Cli::command(), &mut std::io::stdout()),
+            };
+            return match written {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(err) => {
                     eprintln!("portico-tunnel: {err}");

@@ -142,19 +142,10 @@ mod tests {
 
     fn table(toml_routes: &str) -> RouteTable {
         let config = portico_config::parse_gateway(
-            &format!(
-                "[[listener]]\nbind = \"127.0.0.1:1\"\n\n[tunnels]\nbind = \"127.0.0.1:2\"\n\
-                 cert = \"/nonexistent\"\nkey = \"/nonexistent\"\n\n{toml_routes}"
-            ),
+            &format!("[[listener]]\nbind = \"127.0.0.1:1\"\n\n{toml_routes}"),
             std::path::Path::new("/t/gateway.toml"),
-        );
-        let config = config.unwrap_or_else(|_| {
-            portico_config::parse_gateway(
-                &format!("[[listener]]\nbind = \"127.0.0.1:1\"\n\n{toml_routes}"),
-                std::path::Path::new("/t/gateway.toml"),
-            )
-            .expect("valid routes")
-        });
+        )
+        .expect("valid routes");
         RouteTable::build(&config.routes, false).expect("table")
     }
 
