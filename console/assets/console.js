@@ -78,6 +78,7 @@
       row.forEach(function (cell, i) {
         var td = document.createElement("td");
         if (heads[i] && heads[i].className === "num") td.className = "num";
+        if (heads[i]) td.setAttribute("data-label", heads[i].textContent);
         td.textContent = cell;
         tr.appendChild(td);
       });
@@ -121,12 +122,12 @@
   }
 
   function show(st) {
-    Object.keys(tables).forEach(function (id) { fill(id, tables[id](st)); });
     var windowHead = document.querySelector("#refusals");
     if (windowHead) {
       var th = windowHead.parentNode.querySelectorAll("thead th")[1];
       if (th) th.textContent = "last " + duration(st.refusal_window_seconds);
     }
+    Object.keys(tables).forEach(function (id) { fill(id, tables[id](st)); });
     chart(st.history);
     document.getElementById("summary").textContent = summary(st);
     document.getElementById("updated").textContent = "live · updated " + new Date().toLocaleTimeString();

@@ -68,7 +68,14 @@ fn card(out: &mut String, view: &View) {
             } else {
                 ""
             };
-            let _ = write!(out, "<td{class}>{}</td>", escape(cell));
+            // The label shows beside the value when a phone stacks the row.
+            let label = view.headers.get(i).map(String::as_str).unwrap_or_default();
+            let _ = write!(
+                out,
+                "<td{class} data-label=\"{}\">{}</td>",
+                escape(label),
+                escape(cell)
+            );
         }
         out.push_str("</tr>");
     }
@@ -164,7 +171,10 @@ mod tests {
         assert!(html.contains(
             "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&amp;&#39; app.example.org"
         ));
-        assert!(html.contains("<td class=\"num\">7</td>"), "{html}");
+        assert!(
+            html.contains("<td class=\"num\" data-label=\"connections\">7</td>"),
+            "{html}"
+        );
         assert!(html.contains("<tbody id=\"listeners\" data-empty=\"no listener\"><tr><td class=\"empty\" colspan=\"3\">no listener</td></tr>"), "{html}");
     }
 
