@@ -31,9 +31,6 @@
       return st.listeners.map(function (l) { return [l.bind, l.protocols.join(" "), String(l.active)]; });
     },
     routes: function (st) {
-      if (st.program === "portico-tunnel") {
-        return st.routes.map(function (r) { return [r.hosts.join(" "), r.target]; });
-      }
       return st.routes.map(function (r) {
         return [r.hosts.join(" "), r.target, String(r.connections), String(r.active),
           bytes(r.bytes_to_backend), bytes(r.bytes_to_client)];
@@ -117,7 +114,8 @@
   function summary(st) {
     var refused = st.refusals.reduce(function (a, r) { return a + r.total; }, 0);
     return "up " + duration(st.uptime_seconds) + " · " + st.totals.active + " open · " +
-      st.totals.connections + " connections · " + bytes(st.totals.bytes) + " forwarded · " +
+      st.totals.connections + (st.totals.connections === 1 ? " connection · " : " connections · ") +
+      bytes(st.totals.bytes) + " forwarded · " +
       refused + " refused";
   }
 

@@ -21,8 +21,8 @@ pub struct Status {
     pub totals: Totals,
     /// The gateway's listeners (none on the tunnel client).
     pub listeners: Vec<ListenerStatus>,
-    /// The gateway's routes, or the tunnel client's services (whose
-    /// counters stay zero: the tunnel client counts per session).
+    /// The gateway's routes, or the tunnel client's services (bytes to
+    /// the backend: to the service; to the client: from the service).
     pub routes: Vec<RouteStatus>,
     /// Tunnels with their live sessions: every configured tunnel on the
     /// gateway; the client's own session(s) on the tunnel client.

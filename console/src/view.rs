@@ -30,10 +30,15 @@ fn is_tunnel(status: &Status) -> bool {
 /// One line about the whole program: uptime, open connections, totals.
 pub fn summary(status: &Status) -> String {
     format!(
-        "up {} · {} open · {} connections · {} forwarded · {} refused",
+        "up {} · {} open · {} connection{} · {} forwarded · {} refused",
         human::duration(status.uptime_seconds),
         status.totals.active,
         status.totals.connections,
+        if status.totals.connections == 1 {
+            ""
+        } else {
+            "s"
+        },
         human::bytes(status.totals.bytes),
         status.refusals_total()
     )
@@ -75,32 +80,37 @@ fn listeners(status: &Status) -> View {
 }
 
 fn routes(status: &Status, tunnel: bool) -> View {
-    if tunnel {
-        // The tunnel client counts per session, not per service.
-        return View {
-            id: "routes",
-            title: "Services",
-            headers: headers(&["hosts", "delivered to"]),
-            numeric: vec![false, false],
-            rows: status
-                .routes
-                .iter()
-                .map(|r| vec![r.hosts.join(" "), r.target.clone()])
-                .collect(),
-            empty: "no service",
-        };
-    }
+    let (title, names, empty) = if tunnel {
+        (
+            "Services",
+            [
+                "hosts",
+                "delivered to",
+                "connections",
+                "open",
+                "to service",
+                "from service",
+            ],
+            "no service",
+        )
+    } else {
+        (
+            "Routes",
+            [
+                "hosts",
+                "target",
+                "connections",
+                "open",
+                "to backend",
+                "to client",
+            ],
+            "no route",
+        )
+    };
     View {
         id: "routes",
-        title: "Routes",
-        headers: headers(&[
-            "hosts",
-            "target",
-            "connections",
-            "open",
-            "to backend",
-            "to client",
-        ]),
+        title,
+        headers: headers(&names),
         numeric: vec![false, false, true, true, true, true],
         rows: status
             .routes
@@ -116,7 +126,7 @@ fn routes(status: &Status, tunnel: bool) -> View {
                 ]
             })
             .collect(),
-        empty: "no route",
+        empty,
     }
 }
 

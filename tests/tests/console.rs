@@ -288,6 +288,20 @@ fn headless_chromium_shows_the_live_console() {
         "{}",
         tunnel_dom.all()
     );
+    let tunnel_shot = output_dir().join("console-tunnel.png");
+    chromium(
+        profile.path(),
+        &format!("http://{}/?token={TOKEN}", scene.tunnel_admin),
+        &[
+            "--virtual-time-budget=3000",
+            "--window-size=1280,800",
+            &format!("--screenshot={}", tunnel_shot.display()),
+        ],
+    );
+    assert!(
+        tunnel_shot.is_file(),
+        "no screenshot of the tunnel client's page"
+    );
 }
 
 #[test]
@@ -343,6 +357,17 @@ fn status_commands_print_the_route_and_the_session() {
             tunnel.stdout
         );
     }
+    // The request through the tunnel was counted on its service.
+    let tunnel_json = run_bounded(
+        Command::new(binary("portico-tunnel"))
+            .args(["status", "--json", "--config"])
+            .arg(&scene.client_config),
+    );
+    assert!(
+        tunnel_json.stdout.contains("\"connections\":1,"),
+        "{}",
+        tunnel_json.all()
+    );
 
     // A wrong token: 401, said plainly.
     let wrong = scene.host.path().join("wrong.toml");

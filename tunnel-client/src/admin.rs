@@ -8,13 +8,15 @@ use std::sync::Arc;
 
 use portico_config::TunnelConfig;
 use portico_config::model::SourceMode;
-use portico_console::model::{RouteStatus, SessionStatus, Status, Totals, TunnelStatus};
+use portico_console::model::{
+    RefusalCount, RouteStatus, SessionStatus, Status, Totals, TunnelStatus,
+};
 use portico_console::{AdminSettings, AdminToken, StatusSource};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::status::{ClientStatus, unix_now};
+use crate::status::{ClientStatus, service_key, unix_now};
 
 /// The client as the console sees it.
 struct ClientSource {
@@ -37,17 +39,23 @@ pub fn document(status: &ClientStatus, config: &TunnelConfig) -> Status {
             bytes_to_gateway: s.bytes_out,
         })
         .collect();
-    let routes = config
+    let routes: Vec<RouteStatus> = config
         .services
         .iter()
-        .map(|s| RouteStatus {
-            hosts: s.hosts.iter().map(ToString::to_string).collect(),
-            target: match (s.source, s.proxy_protocol) {
-                (SourceMode::Original, _) => format!("{} (original source)", s.to),
-                (SourceMode::Tunnel, Some(_)) => format!("{} (PROXY header)", s.to),
-                (SourceMode::Tunnel, None) => s.to.to_string(),
-            },
-            ..RouteStatus::default()
+        .map(|s| {
+            let figures = status.service_figures(&service_key(s));
+            RouteStatus {
+                hosts: s.hosts.iter().map(ToString::to_string).collect(),
+                target: match (s.source, s.proxy_protocol) {
+                    (SourceMode::Original, _) => format!("{} (original source)", s.to),
+                    (SourceMode::Tunnel, Some(_)) => format!("{} (PROXY header)", s.to),
+                    (SourceMode::Tunnel, None) => s.to.to_string(),
+                },
+                connections: figures.connections,
+                active: figures.active,
+                bytes_to_backend: figures.to_service,
+                bytes_to_client: figures.from_service,
+            }
         })
         .collect();
     Status {
@@ -58,15 +66,28 @@ pub fn document(status: &ClientStatus, config: &TunnelConfig) -> Status {
         totals: Totals {
             connections: status.streams(),
             active: i64::try_from(open).unwrap_or(i64::MAX),
-            bytes: session
-                .as_ref()
-                .map_or(0, |s| s.bytes_in.saturating_add(s.bytes_out)),
+            // Payload delivered to and from the services (the session's own
+            // figures are UDP bytes on the wire, QUIC's overhead included).
+            bytes: routes.iter().fold(0u64, |sum, r| {
+                sum.saturating_add(r.bytes_to_backend)
+                    .saturating_add(r.bytes_to_client)
+            }),
         },
         routes,
         tunnels: vec![TunnelStatus {
             name: config.name.clone(),
             sessions,
         }],
+        refusals: status
+            .refusals()
+            .into_iter()
+            .map(|(reason, total)| RefusalCount {
+                reason: reason.to_owned(),
+                total,
+                recent: total,
+            })
+            .collect(),
+        refusal_window_seconds: status.uptime_seconds(),
         ..Status::default()
     }
 }
@@ -100,6 +121,16 @@ fn metrics(status: &ClientStatus) -> String {
         "portico_tunnel_client_open_streams {}",
         status.open_streams()
     );
+    out.push_str(
+        "# HELP portico_tunnel_client_refusals_total Forwarded connections refused, by reason.\n",
+    );
+    out.push_str("# TYPE portico_tunnel_client_refusals_total counter\n");
+    for (reason, n) in status.refusals() {
+        let _ = writeln!(
+            out,
+            "portico_tunnel_client_refusals_total{{reason=\"{reason}\"}} {n}"
+        );
+    }
     out.push_str("# HELP portico_tunnel_client_session_bytes UDP payload bytes of the current session, by direction.\n");
     out.push_str("# TYPE portico_tunnel_client_session_bytes gauge\n");
     let (bytes_in, bytes_out) = session.map_or((0, 0), |s| (s.bytes_in, s.bytes_out));
