@@ -1,5 +1,5 @@
 //! Validation of the gateway's single sections: `[http01]`, `[acme]`,
-//! `[tunnels]`, `[admin]` and `[limits]`.
+//! `[tunnels]`, `[admin]` (shared with the tunnel client) and `[limits]`.
 
 use std::path::{Path, PathBuf};
 
@@ -228,13 +228,44 @@ pub(crate) fn tunnels(
     })
 }
 
-/// `[admin]`, with its default bind address.
-pub(crate) fn admin(rep: &mut Reporter<'_>, item: &S<RawAdmin>) -> Option<Admin> {
-    let bind = match &item.get_ref().bind {
-        None => Some(Admin::DEFAULT_BIND),
+/// `[admin]` of either program, with `default_bind` when `bind` is
+/// absent; the `token_file` is read like a tunnel token. An endpoint bound
+/// beyond loopback without a token draws a warning.
+pub(crate) fn admin(
+    rep: &mut Reporter<'_>,
+    item: &S<RawAdmin>,
+    default_bind: std::net::SocketAddr,
+    base: &std::path::Path,
+) -> Option<Admin> {
+    let raw = item.get_ref();
+    let bind = match &raw.bind {
+        None => Some(default_bind),
         Some(b) => fields::socket_addr(rep, b, "[admin] bind"),
     };
-    Some(Admin { bind: bind? })
+    let token = match &raw.token_file {
+        None => Some(None),
+        Some(t) => fields::token(rep, t, base).map(Some),
+    };
+    if let (Some(addr), Some(None)) = (bind, &token)
+        && !addr.ip().is_loopback()
+    {
+        let span = raw
+            .bind
+            .as_ref()
+            .map_or_else(|| rep.key_span(item.span()), |b| rep.key_span(b.span()));
+        rep.warn(
+            span,
+            format!(
+                "the admin endpoint on {addr} is reachable beyond this host and has no \
+                 token_file: anyone who reaches it sees the routes, tunnels and clients; \
+                 add `token_file` or bind it to 127.0.0.1"
+            ),
+        );
+    }
+    Some(Admin {
+        bind: bind?,
+        token: token?,
+    })
 }
 
 /// `[limits]`, each value within its cap; defaults when absent.

@@ -4,9 +4,10 @@
 //! comes from.
 //!
 //! [`load_gateway`] and [`load_tunnel`] are the entry points ([`parse_gateway`]
-//! and `parse_tunnel` when the text is already in memory); [`model`] holds
+//! when the text is already in memory); [`model`] holds
 //! the validated types they return. [`load_gateway_checked`] also returns
-//! the warnings: settings that are valid but likely wrong.
+//! the warnings: settings that are valid but likely wrong (and
+//! [`load_tunnel_checked`] for the tunnel client).
 //!
 //! Inside: `raw` mirrors the TOML with spans, `validate_gateway`,
 //! `gateway_sections`, `validate_tls` and `validate_tunnel` turn it into
@@ -58,8 +59,15 @@ pub fn load_gateway_checked(path: &Path) -> Result<Checked<GatewayConfig>, Diagn
 
 /// Reads, parses and validates a tunnel-client configuration file.
 pub fn load_tunnel(path: &Path) -> Result<TunnelConfig, Diagnostics> {
+    load_tunnel_checked(path).map(|checked| checked.config)
+}
+
+/// [`load_tunnel`], with the warnings.
+pub fn load_tunnel_checked(path: &Path) -> Result<Checked<TunnelConfig>, Diagnostics> {
     let source = read_config(path)?;
-    parse_tunnel(&source, path)
+    let mut rep = Reporter::new(path, &source);
+    let config = validate_tunnel::parse(&mut rep, &source, &base_dir(path));
+    rep.finish(config)
 }
 
 /// Parses and validates gateway TOML that was read from `path` (used in
@@ -76,14 +84,6 @@ pub fn parse_gateway_checked(
     let mut rep = Reporter::new(path, source);
     let config = validate_gateway::parse(&mut rep, source, &base_dir(path));
     rep.finish(config)
-}
-
-/// Parses and validates tunnel-client TOML that was read from `path` (used
-/// in messages and to resolve relative paths).
-pub(crate) fn parse_tunnel(source: &str, path: &Path) -> Result<TunnelConfig, Diagnostics> {
-    let mut rep = Reporter::new(path, source);
-    let config = validate_tunnel::parse(&mut rep, source, &base_dir(path));
-    rep.finish(config).map(|checked| checked.config)
 }
 
 /// The directory relative paths in `path` are taken from.

@@ -434,11 +434,16 @@ pub struct TunnelClient {
     pub token: Secret,
 }
 
-/// `[admin]`.
+/// `[admin]` of either program.
 #[derive(Debug, Clone)]
 pub struct Admin {
-    /// `bind`, default `DEFAULT_BIND` (`127.0.0.1:9180`).
+    /// `bind`, default `127.0.0.1:9180` on the gateway
+    /// ([`Admin::DEFAULT_BIND`]), `127.0.0.1:9181` on the tunnel client
+    /// ([`Admin::DEFAULT_TUNNEL_BIND`]).
     pub bind: SocketAddr,
+    /// The token read from `token_file`: when set, every path but
+    /// `/healthz` needs it.
+    pub token: Option<Secret>,
 }
 
 /// `[limits]`: resource bounds of the gateway as a whole.
@@ -497,6 +502,8 @@ pub struct TunnelConfig {
     pub link: LinkTuning,
     /// `[tun]`.
     pub tun: Option<Tun>,
+    /// `[admin]`; `None` when the section is absent (no admin endpoint).
+    pub admin: Option<Admin>,
     /// `[[service]]`, at least one.
     pub services: Vec<Service>,
     /// `[[exit]]`: what this host may dial on the gateway's behalf (none by
@@ -582,9 +589,13 @@ impl Listener {
 }
 
 impl Admin {
-    /// Default admin `bind`: loopback only.
-    pub(crate) const DEFAULT_BIND: SocketAddr =
+    /// Default admin `bind` of the gateway: loopback only.
+    pub const DEFAULT_BIND: SocketAddr =
         SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 9180));
+    /// Default admin `bind` of the tunnel client: loopback only, beside a
+    /// gateway's on the same host.
+    pub const DEFAULT_TUNNEL_BIND: SocketAddr =
+        SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 9181));
 }
 
 impl GatewayLimits {

@@ -161,6 +161,7 @@ pub(crate) struct RawTunnel {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawAdmin {
     pub(crate) bind: Option<S<String>>,
+    pub(crate) token_file: Option<S<String>>,
 }
 
 /// `[limits]`.
@@ -192,6 +193,7 @@ pub(crate) struct RawTunnelConfig {
     pub(crate) udp_receive_buffer: Option<S<i64>>,
     pub(crate) udp_send_buffer: Option<S<i64>>,
     pub(crate) tun: Option<S<RawTun>>,
+    pub(crate) admin: Option<S<RawAdmin>>,
     #[serde(default)]
     pub(crate) service: Vec<S<RawService>>,
     #[serde(default)]

@@ -9,7 +9,7 @@ use std::path::Path;
 use crate::diagnostics::Reporter;
 use crate::fields::{self, PatternClaims};
 use crate::gateway_sections::{acme, admin, http01, limits, tunnels};
-use crate::model::{GatewayConfig, Listener, Route, Target, TunnelClient};
+use crate::model::{Admin, GatewayConfig, Listener, Route, Target, TunnelClient};
 use crate::raw::{RawGateway, RawListener, RawRoute, RawTunnel, S};
 use crate::validate_access::{self, Known};
 use crate::validate_tls::{self, Coverage};
@@ -80,7 +80,10 @@ pub(crate) fn validate(
         _ => true,
     };
     let http01 = raw.http01.as_ref().map(|h| http01(rep, h));
-    let admin = raw.admin.as_ref().map(|a| admin(rep, a));
+    let admin = raw
+        .admin
+        .as_ref()
+        .map(|a| admin(rep, a, Admin::DEFAULT_BIND, base));
     let limits = limits(rep, raw.limits.as_ref());
     if !(names_ok && udp_routes_ok) {
         return None;

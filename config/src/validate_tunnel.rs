@@ -1,5 +1,5 @@
 //! Validation of a parsed tunnel-client file into [`TunnelConfig`]: the
-//! link settings, the optional `[tun]` device, the `[[service]]` list and
+//! link settings, the optional `[tun]` device and `[admin]` endpoint, the `[[service]]` list and
 //! the `[[exit]]` list.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -10,9 +10,9 @@ use portico_sniff::ProtocolSet;
 use crate::HostPattern;
 use crate::diagnostics::Reporter;
 use crate::fields::{self, PatternClaims};
-use crate::model::{Exit, ExitTarget, RouteMode, Service, SourceMode, Tun, TunnelConfig};
+use crate::model::{Admin, Exit, ExitTarget, RouteMode, Service, SourceMode, Tun, TunnelConfig};
 use crate::raw::{RawExit, RawService, RawTun, RawTunnelConfig, S};
-use crate::{addr, raw};
+use crate::{addr, gateway_sections, raw};
 
 /// Routing tables the kernel reserves: default, main, local.
 const RESERVED_TABLES: [i64; 3] = [253, 254, 255];
@@ -69,6 +69,10 @@ fn validate(rep: &mut Reporter<'_>, raw: &RawTunnelConfig, base: &Path) -> Optio
         "",
     );
     let tun = raw.tun.as_ref().map(|t| tun(rep, t));
+    let admin = raw
+        .admin
+        .as_ref()
+        .map(|a| gateway_sections::admin(rep, a, Admin::DEFAULT_TUNNEL_BIND, base));
     let services = services(rep, raw, tun.as_ref().and_then(Option::as_ref));
     let exits = exits(rep, &raw.exit);
     Some(TunnelConfig {
@@ -79,6 +83,7 @@ fn validate(rep: &mut Reporter<'_>, raw: &RawTunnelConfig, base: &Path) -> Optio
         gateway_fingerprint: gateway_fingerprint?,
         link: link?,
         tun: tun.map_or(Some(None), |t| t.map(Some))?,
+        admin: admin.map_or(Some(None), |a| a.map(Some))?,
         services: services?,
         exits: exits?,
     })

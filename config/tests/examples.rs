@@ -361,3 +361,69 @@ fn certificate_warnings_are_reported_and_the_file_loads() -> Result<()> {
     assert_eq!(quiet.warnings.len(), 1, "{}", quiet.warnings);
     Ok(())
 }
+
+/// A gateway file with `[admin]` lines, and a token file beside it.
+fn with_admin(dir: &Path, admin: &str) -> Result<PathBuf> {
+    let token = dir.join("admin.token");
+    std::fs::write(&token, "0123456789abcdef0123\n")?;
+    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600))?;
+    let path = dir.join("gateway.toml");
+    std::fs::write(
+        &path,
+        format!("[[listener]]\nbind = \"[::]:443\"\n\n[admin]\n{admin}\n"),
+    )?;
+    Ok(path)
+}
+
+#[test]
+fn admin_token_file_is_read_and_open_binds_without_it_warn() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let quiet = portico_config::load_gateway_checked(&with_admin(
+        dir.path(),
+        "token_file = \"admin.token\"",
+    )?)
+    .map_err(|d| anyhow::anyhow!("{d}"))?;
+    let admin = quiet.config.admin.clone().expect("[admin]");
+    assert_eq!(admin.bind, "127.0.0.1:9180".parse()?);
+    assert_eq!(
+        admin.token.as_ref().map(|t| t.expose().to_vec()),
+        Some(b"0123456789abcdef0123".to_vec())
+    );
+    assert!(quiet.warnings.is_empty(), "{}", quiet.warnings);
+    // Beyond loopback with a token: fine; without: a warning at `bind`.
+    let guarded = with_admin(
+        dir.path(),
+        "bind = \"[::]:9180\"\ntoken_file = \"admin.token\"",
+    )?;
+    let checked =
+        portico_config::load_gateway_checked(&guarded).map_err(|d| anyhow::anyhow!("{d}"))?;
+    assert!(checked.warnings.is_empty(), "{}", checked.warnings);
+    let open = with_admin(dir.path(), "bind = \"0.0.0.0:9180\"")?;
+    let checked =
+        portico_config::load_gateway_checked(&open).map_err(|d| anyhow::anyhow!("{d}"))?;
+    assert_eq!(checked.warnings.0.len(), 1, "{}", checked.warnings);
+    let w = &checked.warnings.0[0];
+    assert_eq!(w.line, 5, "{w}");
+    assert!(w.message.contains("no token_file"), "{w}");
+    Ok(())
+}
+
+#[test]
+fn the_tunnel_client_admin_defaults_to_loopback_9181() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let token = dir.path().join("home.token");
+    std::fs::write(&token, "0123456789abcdef0123\n")?;
+    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600))?;
+    let path = dir.path().join("tunnel.toml");
+    std::fs::write(
+        &path,
+        "gateway = \"gw.example.org:7443\"\nname = \"home\"\ntoken_file = \"home.token\"\n\n\
+         [admin]\n\n[[service]]\nhosts = [\"*\"]\nto = \"127.0.0.1:8080\"\n",
+    )?;
+    let checked = portico_config::load_tunnel_checked(&path).map_err(|d| anyhow::anyhow!("{d}"))?;
+    let admin = checked.config.admin.expect("[admin]");
+    assert_eq!(admin.bind, "127.0.0.1:9181".parse()?);
+    assert!(admin.token.is_none());
+    assert!(checked.warnings.is_empty(), "{}", checked.warnings);
+    Ok(())
+}

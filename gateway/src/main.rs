@@ -1,15 +1,19 @@
 //! `portico-gateway`: run the gateway (`--config FILE`), `check` a
-//! configuration file, add a tunnel client (`tunnel add NAME`), or run the
-//! self-contained `demo`.
+//! configuration file, print the running gateway's `status`, add a tunnel
+//! client (`tunnel add NAME`), or run the self-contained `demo`. The hidden
+//! `man` and `completions SHELL` commands write the manual page and shell
+//! completions for the Debian package.
 //!
 //! Exit codes: 0 success, 1 configuration or runtime error, 2 usage error.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context as _;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, Parser, Subcommand};
+use portico_console::manual::{self, Shell};
 
 /// mimalloc keeps each size of allocation on its own pages: the small
 /// long-lived state of idle connections packs densely instead of being
@@ -18,8 +22,21 @@ use clap::{Parser, Subcommand};
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Protocol-sniffing edge gateway.
+///
+/// portico-gateway accepts TCP connections on its listeners, reads the first
+/// bytes, recognises the protocol and the name the client wants (TLS SNI,
+/// HTTP Host, XMPP stream `to`, a DIAL line, CONNECT or SOCKS5) and forwards
+/// the untouched stream to the backend or tunnel client its routes name.
+/// SIGHUP reloads the configuration; SIGTERM drains and stops. The optional
+/// [admin] endpoint serves a live page at /, /status, /metrics and /healthz.
 #[derive(Debug, Parser)]
-#[command(name = "portico-gateway", version, about)]
+#[command(
+    name = "portico-gateway",
+    version,
+    about,
+    long_about,
+    after_help = "Configuration: /etc/portico/gateway.toml; examples in /usr/share/doc/portico-gateway/examples. Exit status: 0 success, 1 configuration or runtime error, 2 usage error."
+)]
 struct Cli {
     /// Configuration file (TOML).
     #[arg(long, short = 'c', global = true, value_name = "FILE")]
@@ -36,6 +53,19 @@ enum Command {
     /// Validate the configuration, print the errors, exit 1 on any;
     /// warnings are printed too but do not fail the check.
     Check,
+    /// Print the running gateway's status as tables: listeners, routes with
+    /// connections and bytes, tunnel sessions, refusals by reason, ACME
+    /// certificates. Reads the [admin] endpoint named in --config (with its
+    /// token_file, if set); exits 1 when there is no [admin] section or the
+    /// endpoint does not answer in time.
+    Status {
+        /// Print the /status JSON document instead of tables.
+        #[arg(long)]
+        json: bool,
+        /// Give up after this many seconds.
+        #[arg(long, value_name = "SECONDS", default_value_t = 5)]
+        timeout: u64,
+    },
     /// Run with a built-in demo configuration and two demo backends on loopback.
     Demo {
         /// Where the demo gateway listens.
@@ -46,6 +76,20 @@ enum Command {
     Tunnel {
         #[command(subcommand)]
         command: TunnelCommand,
+    },
+    /// Write the manual page (roff) to standard output, or with --dir every
+    /// page (the program's and one per subcommand) into DIR.
+    #[command(hide = true)]
+    Man {
+        /// Write all pages into this directory.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+    /// Write the completion script for SHELL to standard output.
+    #[command(hide = true)]
+    Completions {
+        /// The shell.
+        shell: Shell,
     },
 }
 
@@ -118,6 +162,24 @@ fn check(path: &Path) -> ExitCode {
     }
 }
 
+/// `status`: the running gateway's picture from its admin endpoint.
+fn status(path: &Path, json: bool, timeout: Duration) -> anyhow::Result<()> {
+    let config = portico_config::load_gateway(path).map_err(|diagnostics| {
+        eprint!("{diagnostics}");
+        anyhow::anyhow!("invalid configuration {}", path.display())
+    })?;
+    let admin = config.admin.with_context(|| {
+        format!(
+            "{} has no [admin] section: add one (e.g. bind = \"127.0.0.1:9180\") and restart the gateway",
+            path.display()
+        )
+    })?;
+    let token = admin.token.as_ref().map(portico_config::Secret::expose);
+    let text = portico_console::command::status_text(admin.bind, token, json, timeout)?;
+    print!("{text}");
+    Ok(())
+}
+
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     match portico_gateway::raise_open_file_limit() {
         Some(limit) if limit.now > limit.before => tracing::debug!(
@@ -151,12 +213,36 @@ fn demo(listen: SocketAddr) -> anyhow::Result<()> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    match &cli.command {
+        Some(Command::Man { dir }) => {
+            let written = match dir {
+                Some(dir) => manual::write_pages(Cli::command(), dir),
+                None => manual::man(Cli::command(), &mut std::io::stdout()),
+            };
+            return match written {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(err) => {
+                    eprintln!("portico-gateway: {err}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        Some(Command::Completions { shell }) => {
+            manual::completions(Cli::command(), *shell, &mut std::io::stdout());
+            return ExitCode::SUCCESS;
+        }
+        _ => {}
+    }
     if let Err(err) = portico_logging::init(cli.log_level.as_deref()) {
         eprintln!("portico-gateway: {err:#}");
         return ExitCode::from(2);
     }
     let result = match (cli.command, cli.config) {
+        (Some(Command::Man { .. } | Command::Completions { .. }), _) => Ok(()),
         (Some(Command::Demo { listen }), _) => demo(listen),
+        (Some(Command::Status { json, timeout }), Some(path)) => {
+            status(&path, json, Duration::from_secs(timeout))
+        }
         (Some(Command::Check), Some(path)) => return check(&path),
         (
             Some(Command::Tunnel {

@@ -21,6 +21,7 @@ use crate::exits::ExitList;
 use crate::link::Link;
 use crate::services::ServiceTable;
 use crate::settings::ClientSettings;
+use crate::status::ClientStatus;
 use crate::tun::{TunDelivery, TunError, TunSettings};
 
 /// Something that happened to the client, for a [`EventHook`].
@@ -66,6 +67,9 @@ pub struct ClientOptions {
     pub settings: ClientSettings,
     /// Observer of connects and failures (readiness, tests).
     pub events: Option<EventHook>,
+    /// Where the client reports its session and streams (the `[admin]`
+    /// endpoint reads it); `None`: nobody reads them.
+    pub status: Option<Arc<ClientStatus>>,
 }
 
 /// Why the client could not run.
@@ -102,7 +106,11 @@ pub async fn run_client_with(
         })),
         None => None,
     };
+    let status = options.status.clone().unwrap_or_default();
+    let permits = Arc::new(Semaphore::new(options.settings.max_streams));
+    status.attach_permits(Arc::clone(&permits), options.settings.max_streams);
     let delivery = Delivery {
+        status,
         settings: options.settings,
         services: Arc::new(ArcSwap::from_pointee(
             ServiceTable::new(config.services.clone())
@@ -111,7 +119,7 @@ pub async fn run_client_with(
         tun,
     };
     let mut client = Client {
-        permits: Arc::new(Semaphore::new(options.settings.max_streams)),
+        permits,
         delivery,
         options,
         drains: TaskTracker::new(),
@@ -237,6 +245,9 @@ impl Client {
     ) -> Served {
         let session_id = link.session.id;
         tracing::info!(session = session_id, gateway = %link.gateway, "session established");
+        self.delivery
+            .status
+            .session_up(link.gateway, link.session.connection.clone());
         self.emit(&ClientEvent::Connected {
             session_id,
             gateway: link.gateway,
@@ -255,6 +266,7 @@ impl Client {
             }
         };
         let settings = self.options.settings;
+        self.delivery.status.session_down();
         match end {
             SessionEnd::Shutdown => {
                 tracing::info!(session = session_id, "stopping: draining the session");

@@ -1,5 +1,6 @@
 //! The tunnel client as a service: run until SIGTERM or SIGINT, re-read the
-//! configuration on SIGHUP, tell systemd when the first session is up.
+//! configuration on SIGHUP, tell systemd when the first session is up,
+//! serve the optional `[admin]` endpoint.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::client::{ClientEvent, ClientOptions, RunError, run_client_with};
 use crate::settings::ClientSettings;
+use crate::status::ClientStatus;
 
 /// Why the tunnel client stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +25,14 @@ pub enum DaemonError {
     /// The client could not run.
     #[error(transparent)]
     Run(#[from] RunError),
+    /// The `[admin]` address could not be bound.
+    #[error("cannot bind the admin endpoint on {addr}: {source}")]
+    AdminBind {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
 }
 
 /// Sends `state` when `NOTIFY_SOCKET` is set; failures are logged.
@@ -86,10 +96,33 @@ pub async fn run(config: TunnelConfig, path: PathBuf) -> Result<(), DaemonError>
     settings.link.max_udp_payload = config.link.max_udp_payload;
     settings.link.udp_receive_buffer = config.link.udp_receive_buffer;
     settings.link.udp_send_buffer = config.link.udp_send_buffer;
+    let admin = config.admin.clone();
     let (running, configs) = watch::channel(Arc::new(config));
     let shutdown = CancellationToken::new();
+    let status = Arc::new(ClientStatus::default());
+    // `[admin]` is read at start only, like `[tun]`.
+    if let Some(admin) = admin {
+        let listener = tokio::net::TcpListener::bind(admin.bind)
+            .await
+            .map_err(|source| DaemonError::AdminBind {
+                addr: admin.bind,
+                source,
+            })?;
+        let token = admin
+            .token
+            .as_ref()
+            .map(|t| portico_console::AdminToken::new(t.expose()));
+        tokio::spawn(crate::admin::serve(
+            listener,
+            Arc::clone(&status),
+            configs.clone(),
+            token,
+            shutdown.clone(),
+        ));
+    }
     let ready = AtomicBool::new(false);
     let options = ClientOptions {
+        status: Some(status),
         settings,
         events: Some(Arc::new(move |event: &ClientEvent<'_>| {
             if matches!(event, ClientEvent::Connected { .. })

@@ -22,11 +22,14 @@ use tracing::Instrument;
 use crate::relay::{RelayError, Transferred, relay};
 use crate::services::ServiceTable;
 use crate::settings::ClientSettings;
+use crate::status::{ClientStatus, ServiceUse, service_key};
 use crate::tun::{TunDelivery, TunError};
 
 /// What every stream task shares.
 #[derive(Clone)]
 pub(crate) struct Delivery {
+    /// What the `[admin]` endpoint reads.
+    pub status: Arc<ClientStatus>,
     /// The tunables.
     pub settings: ClientSettings,
     /// The running services; a reload swaps them.
@@ -131,7 +134,7 @@ pub(crate) async fn serve_stream(
     }
     async move {
         match connect(&delivery, &header).await {
-            Ok(local) => {
+            Ok((local, service)) => {
                 if header.answer && send.write_all(&[CONNECTED]).await.is_err() {
                     tracing::debug!("stream gone before its answer");
                     return;
@@ -146,23 +149,27 @@ pub(crate) async fn serve_stream(
                         relay(&mut send, &mut recv, stream, buffer, &mut transferred).await
                     }
                 };
+                if let Some(service) = &service {
+                    service.add_bytes(transferred.to_service, transferred.from_service);
+                }
                 finished(result, transferred, &mut send, &mut recv);
             }
             Err(err) => {
-                let code = match err {
+                let (code, reason) = match err {
                     DeliverError::NoService => {
                         tracing::info!("refused: {err}");
-                        codes::STREAM_UNDELIVERABLE
+                        (codes::STREAM_UNDELIVERABLE, "no_service")
                     }
                     DeliverError::ExitDenied { .. } => {
                         tracing::info!("refused: {err}");
-                        codes::STREAM_EXIT_DENIED
+                        (codes::STREAM_EXIT_DENIED, "exit_denied")
                     }
                     _ => {
                         tracing::warn!("backend unreachable: {err}");
-                        codes::STREAM_UNDELIVERABLE
+                        (codes::STREAM_UNDELIVERABLE, "unreachable")
                     }
                 };
+                delivery.status.count_refusal(reason);
                 abort(&mut send, &mut recv, code);
             }
         }
@@ -216,11 +223,26 @@ enum Local {
     Tun(crate::tun::TunStream),
 }
 
-/// Picks the service for `header` (or its exit target) and connects to it.
-async fn connect(delivery: &Delivery, header: &StreamHeader) -> Result<Local, DeliverError> {
+/// Picks the service for `header` (or its exit target) and connects to it;
+/// a service's connection is counted on it (exits are not services).
+async fn connect(
+    delivery: &Delivery,
+    header: &StreamHeader,
+) -> Result<(Local, Option<ServiceUse>), DeliverError> {
     if let (Some(port), Some(host)) = (header.exit, header.host.as_ref()) {
-        return connect_exit(delivery, host, port).await.map(Local::Tcp);
+        return connect_exit(delivery, host, port)
+            .await
+            .map(|s| (Local::Tcp(s), None));
     }
+    let local = connect_service(delivery, header).await?;
+    Ok((local.0, Some(local.1)))
+}
+
+/// The service for `header`, connected, and its place in the counters.
+async fn connect_service(
+    delivery: &Delivery,
+    header: &StreamHeader,
+) -> Result<(Local, ServiceUse), DeliverError> {
     let service = {
         let services = delivery.services.load();
         services
@@ -230,7 +252,8 @@ async fn connect(delivery: &Delivery, header: &StreamHeader) -> Result<Local, De
     };
     let client = normalise(header.client);
     tracing::debug!(to = %service.to, source = ?service.source, "delivering");
-    match service.source {
+    let counted = delivery.status.service_open(&service_key(&service));
+    let local = match service.source {
         SourceMode::Tunnel => {
             let reached = normalise(header.reached);
             connect_plain(&service, client, reached, delivery.settings)
@@ -247,7 +270,8 @@ async fn connect(delivery: &Delivery, header: &StreamHeader) -> Result<Local, De
                 Err(_) => Err(DeliverError::ConnectTimeout { to }),
             }
         }
-    }
+    }?;
+    Ok((local, counted))
 }
 
 /// Dials an exit target the `[[exit]]` list admits, within the connect

@@ -16,8 +16,13 @@
 //! - [`daemon`] is the program around it: signals, reload, systemd.
 //! - `settings` holds every timeout and limit with its default
 //!   ([`ClientSettings`]).
+//! - [`status`] is what the client knows about its session and streams;
+//!   [`admin`] serves it on the optional `[admin]` endpoint (the console
+//!   page, `/status`, `/metrics`, `/healthz`).
 
+pub mod admin;
 pub mod daemon;
+pub mod status;
 pub mod tun;
 
 mod attempt;
@@ -34,3 +39,4 @@ mod settings;
 pub use attempt::AttemptError;
 pub use client::{ClientEvent, ClientOptions, EventHook, RunError, run_client_with};
 pub use settings::{BackoffSettings, ClientSettings};
+pub use status::ClientStatus;

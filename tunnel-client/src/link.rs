@@ -59,6 +59,7 @@ impl Link {
                 Ok(stream) => stream,
                 Err(err) => return err,
             };
+            delivery.status.count_stream();
             match Arc::clone(permits).try_acquire_owned() {
                 Ok(permit) => {
                     let delivery = delivery.clone();

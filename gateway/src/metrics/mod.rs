@@ -3,7 +3,8 @@
 //! The hot path only touches atomics: each listener owns a fixed grid of
 //! connection counters (protocol × outcome), byte counters and an active
 //! gauge. Refusals, whose label sets are many but rarely hit, live in a
-//! mutex-guarded map.
+//! mutex-guarded map. Each route's counters (for the console) live in its
+//! route-table entry ([`RouteCounters`]).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -15,9 +16,11 @@ use portico_sniff::Protocol;
 
 use crate::acme::AcmeManager;
 
+mod route;
 mod tunnel;
 mod udp;
 
+pub(crate) use route::{RouteCounters, RouteGuard};
 pub(crate) use tunnel::{SESSION_LIMIT, TunnelMetrics, refusal_label};
 pub use udp::{Drop as UdpDrop, UdpListenerMetrics, UdpMetrics};
 
@@ -249,6 +252,46 @@ impl Metrics {
             &self.login_wrong
         };
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Connections accepted (every outcome), open now, and bytes
+    /// forwarded both ways, over all listeners.
+    pub fn totals(&self) -> (u64, i64, u64) {
+        let listeners = self
+            .listeners
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let mut totals = (0u64, 0i64, 0u64);
+        for l in listeners.iter() {
+            let connections: u64 = l
+                .connections
+                .iter()
+                .flatten()
+                .map(|c| c.load(Ordering::Relaxed))
+                .sum();
+            totals.0 = totals.0.saturating_add(connections);
+            totals.1 = totals.1.saturating_add(l.active());
+            totals.2 = totals
+                .2
+                .saturating_add(l.to_backend.load(Ordering::Relaxed))
+                .saturating_add(l.to_client.load(Ordering::Relaxed));
+        }
+        totals
+    }
+
+    /// Refused connections by reason, over listeners and protocols; then
+    /// refused tunnel sessions as `tunnel_<reason>`.
+    pub fn refusals_by_reason(&self) -> BTreeMap<String, u64> {
+        let mut out: BTreeMap<String, u64> = BTreeMap::new();
+        let refusals = self.refusals.lock().unwrap_or_else(PoisonError::into_inner);
+        for ((_, _, reason), n) in refusals.iter() {
+            *out.entry((*reason).to_owned()).or_insert(0) += n;
+        }
+        drop(refusals);
+        for (reason, n) in self.tunnels.refusals() {
+            *out.entry(format!("tunnel_{reason}")).or_insert(0) += n;
+        }
+        out
     }
 
     /// Counts a failed `accept`.

@@ -69,6 +69,12 @@ impl TunnelMetrics {
         *map.entry(reason).or_insert(0) += 1;
     }
 
+    /// Refused sessions by reason label.
+    pub fn refusals(&self) -> Vec<(&'static str, u64)> {
+        let map = self.refusals.lock().unwrap_or_else(PoisonError::into_inner);
+        map.iter().map(|(reason, n)| (*reason, *n)).collect()
+    }
+
     /// Appends the tunnel metrics to `out`.
     pub fn render(&self, out: &mut String) {
         out.push_str("# HELP portico_tunnel_sessions Live tunnel sessions by tunnel name.\n");

@@ -1,199 +1,205 @@
-//! The `/status` JSON document of the admin endpoint.
+//! The gateway's `/status` document ([`portico_console::Status`]): its
+//! listeners, routes with their counters, tunnels with their sessions,
+//! refusals by reason and ACME certificates.
 
-use std::fmt::Write as _;
+use std::time::{SystemTime, UNIX_EPOCH};
 
-use std::time::UNIX_EPOCH;
+use portico_config::model::Target;
+use portico_console::model::{
+    CertificateStatus, ListenerStatus, RefusalCount, RouteStatus, SessionStatus, Status, Totals,
+    TunnelStatus,
+};
 
 use crate::acme::CertInfo;
-use crate::tunnel::TunnelStatus;
+use crate::metrics::Metrics;
+use crate::route::{RouteEntry, RouteTable};
 
-/// One listener in `/status`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ListenerStatus {
-    /// Its configured bind address.
-    pub bind: String,
-    /// `"tcp"` for a `[[listener]]`, `"udp"` for a `[[udp_listener]]`.
-    pub transport: &'static str,
-    /// The protocols it detects.
-    pub protocols: Vec<&'static str>,
-    /// Its open connections (TCP) or open flows (UDP).
-    pub active: i64,
+/// Unix seconds of `time` (0 before the epoch).
+fn unix(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
-/// A JSON string literal for `text`.
-fn json_string(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 2);
-    out.push('"');
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if u32::from(c) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", u32::from(c));
+/// Where a route sends its connections, in words.
+fn target(entry: &RouteEntry) -> String {
+    match &entry.target {
+        Target::Backend(b) => {
+            let address = match (b.port, b.host.contains(':')) {
+                (Some(port), true) => format!("[{}]:{port}", b.host),
+                (Some(port), false) => format!("{}:{port}", b.host),
+                (None, true) => format!("[{}]", b.host),
+                (None, false) => b.host.clone(),
+            };
+            if entry.terminate_tls {
+                format!("terminate, backend {address}")
+            } else {
+                format!("backend {address}")
             }
-            c => out.push(c),
         }
+        Target::Tunnel(name) if entry.access.exit => format!("tunnel {name} (exit)"),
+        Target::Tunnel(name) => format!("tunnel {name}"),
     }
-    out.push('"');
-    out
 }
 
-/// The `tunnels` array: every configured tunnel with its live sessions.
-fn render_tunnels(tunnels: &[TunnelStatus]) -> String {
-    let tunnels: Vec<String> = tunnels
+/// The routes of `table` with their counters.
+pub fn routes(table: &RouteTable) -> Vec<RouteStatus> {
+    table
+        .entries()
         .iter()
-        .map(|t| {
-            let sessions: Vec<String> = t
-                .sessions
-                .iter()
-                .map(|s| {
-                    format!(
-                        "{{\"remote\":{},\"since\":{},\"open_streams\":{},\"bytes_to_client\":{},\"bytes_to_gateway\":{}}}",
-                        json_string(&s.remote.to_string()),
-                        s.since,
-                        s.open_streams,
-                        s.bytes_to_client,
-                        s.bytes_to_gateway
-                    )
-                })
-                .collect();
-            format!(
-                "{{\"name\":{},\"sessions\":[{}]}}",
-                json_string(&t.name),
-                sessions.join(",")
-            )
+        .map(|entry| {
+            let figures = entry.counters.0.figures();
+            RouteStatus {
+                hosts: entry.label.split(',').map(str::to_owned).collect(),
+                target: target(entry),
+                connections: figures.connections,
+                active: figures.active,
+                bytes_to_backend: figures.to_backend,
+                bytes_to_client: figures.to_client,
+            }
         })
-        .collect();
-    format!("[{}]", tunnels.join(","))
+        .collect()
 }
 
-/// The `acme` array: each certificate served, `not_after` in Unix seconds.
-fn render_acme(certs: &[CertInfo]) -> String {
-    let certs: Vec<String> = certs
-        .iter()
-        .map(|c| {
-            let not_after = c
-                .not_after
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0);
-            format!(
-                "{{\"name\":{},\"not_after\":{not_after},\"serial\":{}}}",
-                json_string(&c.name),
-                json_string(&c.serial)
-            )
-        })
-        .collect();
-    format!("[{}]", certs.join(","))
+/// The parts of the document that the running gateway hands in.
+pub struct Parts<'a> {
+    /// Seconds since start.
+    pub uptime_seconds: u64,
+    /// The listeners, sorted by bind address.
+    pub listeners: Vec<ListenerStatus>,
+    /// The current route table.
+    pub routes: &'a RouteTable,
+    /// Every configured tunnel with its sessions.
+    pub tunnels: Vec<crate::tunnel::TunnelStatus>,
+    /// The ACME certificates served.
+    pub acme: Vec<CertInfo>,
+    /// The counters.
+    pub metrics: &'a Metrics,
 }
 
-/// Renders the status document.
-pub fn render(
-    uptime_seconds: u64,
-    listeners: &[ListenerStatus],
-    routes: usize,
-    tunnels: &[TunnelStatus],
-    acme: &[CertInfo],
-) -> String {
-    let listeners: Vec<String> = listeners
-        .iter()
-        .map(|l| {
-            let protocols: Vec<String> = l.protocols.iter().map(|p| json_string(p)).collect();
-            format!(
-                "{{\"bind\":{},\"transport\":\"{}\",\"protocols\":[{}],\"active\":{}}}",
-                json_string(&l.bind),
-                l.transport,
-                protocols.join(","),
-                l.active
-            )
-        })
-        .collect();
-    format!(
-        "{{\"version\":{},\"uptime_seconds\":{uptime_seconds},\"listeners\":[{}],\"routes\":{routes},\"tunnels\":{},\"acme\":{}}}\n",
-        json_string(env!("CARGO_PKG_VERSION")),
-        listeners.join(","),
-        render_tunnels(tunnels),
-        render_acme(acme)
-    )
+/// The document, as of now.
+pub fn build(parts: Parts<'_>) -> Status {
+    let (connections, active, bytes) = parts.metrics.totals();
+    Status {
+        program: "portico-gateway".to_owned(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        uptime_seconds: parts.uptime_seconds,
+        now: unix(SystemTime::now()),
+        totals: Totals {
+            connections,
+            active,
+            bytes,
+        },
+        listeners: parts.listeners,
+        routes: routes(parts.routes),
+        tunnels: parts
+            .tunnels
+            .into_iter()
+            .map(|t| TunnelStatus {
+                name: t.name,
+                sessions: t
+                    .sessions
+                    .into_iter()
+                    .map(|s| SessionStatus {
+                        remote: s.remote.to_string(),
+                        transport: "quic".to_owned(),
+                        since: s.since,
+                        open_streams: s.open_streams,
+                        bytes_to_client: s.bytes_to_client,
+                        bytes_to_gateway: s.bytes_to_gateway,
+                    })
+                    .collect(),
+            })
+            .collect(),
+        refusals: parts
+            .metrics
+            .refusals_by_reason()
+            .into_iter()
+            .map(|(reason, total)| RefusalCount {
+                reason,
+                total,
+                recent: total,
+            })
+            .collect(),
+        refusal_window_seconds: parts.uptime_seconds,
+        acme: parts
+            .acme
+            .into_iter()
+            .map(|c| CertificateStatus {
+                not_after: unix(c.not_after),
+                name: c.name,
+                serial: c.serial,
+            })
+            .collect(),
+        history: Vec::new(),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use portico_sniff::Protocol;
+
+    fn table(toml_routes: &str) -> RouteTable {
+        let config = portico_config::parse_gateway(
+            &format!("[[listener]]\nbind = \"127.0.0.1:1\"\n\n{toml_routes}"),
+            std::path::Path::new("/t/gateway.toml"),
+        )
+        .expect("valid routes");
+        RouteTable::build(&config.routes, false).expect("table")
+    }
 
     #[test]
-    fn renders_listeners_and_counts() {
-        let text = render(
-            42,
-            &[ListenerStatus {
-                bind: "[::]:443".into(),
-                transport: "tcp",
-                protocols: vec!["tls", "http"],
-                active: 3,
-            }],
-            5,
-            &[],
-            &[],
+    fn routes_carry_their_target_and_counters() {
+        let t = table(
+            "[[route]]\nhosts = [\"a.test\", \"*.b.test\"]\nbackend = \"[2001:db8::1]:443\"\n\n\
+             [[route]]\nhosts = [\"*\"]\nbackend = \"10.0.0.1\"\n",
         );
+        let first = t.entries().first().expect("route");
+        first.counters.0.open().add_bytes(5, 7);
+        let routes = routes(&t);
+        assert_eq!(routes[0].hosts, ["a.test", "*.b.test"]);
+        assert_eq!(routes[0].target, "backend [2001:db8::1]:443");
         assert_eq!(
-            text,
-            format!(
-                "{{\"version\":\"{}\",\"uptime_seconds\":42,\"listeners\":[{{\"bind\":\"[::]:443\",\
-                 \"transport\":\"tcp\",\"protocols\":[\"tls\",\"http\"],\"active\":3}}],\"routes\":5,\"tunnels\":[],\"acme\":[]}}\n",
-                env!("CARGO_PKG_VERSION")
-            )
-        );
-    }
-
-    #[test]
-    fn renders_tunnels_with_their_sessions() {
-        use crate::tunnel::SessionStatus;
-        let tunnels = [
-            TunnelStatus {
-                name: "home".into(),
-                sessions: vec![SessionStatus {
-                    remote: "[2001:db8::1]:4433".parse().expect("addr"),
-                    since: 1_700_000_000,
-                    open_streams: 2,
-                    bytes_to_client: 10,
-                    bytes_to_gateway: 20,
-                }],
-            },
-            TunnelStatus {
-                name: "office".into(),
-                sessions: Vec::new(),
-            },
-        ];
-        let text = render(1, &[], 0, &tunnels, &[]);
-        assert!(
-            text.contains(
-                "\"tunnels\":[{\"name\":\"home\",\"sessions\":[{\"remote\":\"[2001:db8::1]:4433\",\
-                 \"since\":1700000000,\"open_streams\":2,\"bytes_to_client\":10,\"bytes_to_gateway\":20}]},\
-                 {\"name\":\"office\",\"sessions\":[]}],"
+            (
+                routes[0].connections,
+                routes[0].active,
+                routes[0].bytes_to_backend
             ),
-            "{text}"
+            (1, 0, 5)
         );
+        assert_eq!(routes[1].target, "backend 10.0.0.1");
+        // A reload keeps the counters of a route with the same hosts.
+        let config = portico_config::parse_gateway(
+            "[[listener]]\nbind = \"127.0.0.1:1\"\n\n[[route]]\nhosts = [\"a.test\", \"*.b.test\"]\nbackend = \"10.9.9.9:1\"\n",
+            std::path::Path::new("/t/g.toml"),
+        )
+        .expect("valid");
+        let next = RouteTable::build_after(&config.routes, false, Some(&t)).expect("table");
+        assert_eq!(super::routes(&next)[0].connections, 1);
     }
 
     #[test]
-    fn renders_acme_certificates() {
-        let cert = CertInfo {
-            name: "gw.test".into(),
-            serial: "0a:1b".into(),
-            not_before: UNIX_EPOCH,
-            not_after: UNIX_EPOCH + std::time::Duration::from_secs(1_800_000_000),
-        };
-        let text = render(1, &[], 0, &[], &[cert]);
-        assert!(
-            text.ends_with(
-                "\"acme\":[{\"name\":\"gw.test\",\"not_after\":1800000000,\"serial\":\"0a:1b\"}]}\n"
-            ),
-            "{text}"
-        );
-    }
-
-    #[test]
-    fn strings_are_escaped() {
-        assert_eq!(json_string("a\"b\\c\n"), "\"a\\\"b\\\\c\\u000a\"");
+    fn refusals_are_summed_by_reason() {
+        let metrics = Metrics::default();
+        metrics.count_refusal("a", Some(Protocol::Http), "no_route");
+        metrics.count_refusal("b", Some(Protocol::Tls), "no_route");
+        metrics.count_refusal("b", None, "denied");
+        let t = table("[[route]]\nhosts = [\"a.test\"]\nbackend = \"10.0.0.1:1\"\n");
+        let status = build(Parts {
+            uptime_seconds: 3,
+            listeners: Vec::new(),
+            routes: &t,
+            tunnels: Vec::new(),
+            acme: Vec::new(),
+            metrics: &metrics,
+        });
+        let reasons: Vec<(&str, u64)> = status
+            .refusals
+            .iter()
+            .map(|r| (r.reason.as_str(), r.total))
+            .collect();
+        assert_eq!(reasons, [("denied", 1), ("no_route", 2)]);
+        assert_eq!(status.program, "portico-gateway");
     }
 }

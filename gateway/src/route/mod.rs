@@ -8,6 +8,6 @@ mod http01;
 mod plan;
 mod table;
 
-pub(crate) use plan::{Exit, Plan, Request, State, TerminatePlan, classify, plan};
+pub(crate) use plan::{Exit, Plan, Request, State, TerminatePlan, classify, plan_routed};
 pub use table::RouteError;
-pub(crate) use table::{Key, RouteTable};
+pub(crate) use table::{Key, RouteEntry, RouteTable};

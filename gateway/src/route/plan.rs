@@ -8,7 +8,7 @@ use portico_config::model::{Backend, BackendTls, Http01, ProxyVersion, Target};
 use portico_sniff::{Detection, Error as SniffError, Hostname, Protocol, ProtocolSet, ProxyTarget};
 
 use super::http01::{self, Decision};
-use super::table::{Key, MatchedBy, RouteEntry, RouteTable};
+use super::table::{Counters, Key, MatchedBy, RouteEntry, RouteTable};
 use crate::accept::PeekError;
 use crate::acme::{ChallengeStore, http01_response};
 use crate::handshake::{Ask, Identity, Users};
@@ -116,17 +116,28 @@ pub enum Plan {
 /// any `[http01]` forwarding or redirect; then the route table decides, and
 /// the route's access rules (`allow`/`deny`, `users`, `ports`) may still
 /// refuse.
+#[cfg(test)]
 pub(crate) fn plan(state: &State, request: &Request<'_>, own: Option<&ChallengeStore>) -> Plan {
+    plan_routed(state, request, own).0
+}
+
+/// [`plan`], with the counters of the route that takes the connection
+/// (none for a refusal or an HTTP-01 decision).
+pub(crate) fn plan_routed(
+    state: &State,
+    request: &Request<'_>,
+    own: Option<&ChallengeStore>,
+) -> (Plan, Option<Counters>) {
     let detection = request.detection;
     if let (Some(store), Some(http)) = (own, &detection.http)
         && detection.protocol == Protocol::Http
         && let Some(bytes) = http01_response(store, &http.path)
     {
-        return Plan::Answer(bytes);
+        return (Plan::Answer(bytes), None);
     }
     match http01::decide(state.http01.as_ref(), detection) {
-        Decision::Redirect(bytes) => return Plan::Redirect(bytes),
-        Decision::Forward(backend) => return Plan::Forward(backend.clone(), None),
+        Decision::Redirect(bytes) => return (Plan::Redirect(bytes), None),
+        Decision::Forward(backend) => return (Plan::Forward(backend.clone(), None), None),
         Decision::Route => {}
     }
     let asked = request.ask.map(|ask| ask.target.to_hostname());
@@ -136,15 +147,20 @@ pub(crate) fn plan(state: &State, request: &Request<'_>, own: Option<&ChallengeS
         listener: request.listener,
     };
     let Some((route, matched)) = state.routes.find(key) else {
-        return Plan::Refuse(Reason::NoRoute, "no route".to_owned());
+        return (Plan::Refuse(Reason::NoRoute, "no route".to_owned()), None);
     };
     if !route.access.admits_client(request.client) {
-        return Plan::Refuse(Reason::Denied, "client address not allowed".to_owned());
+        return (
+            Plan::Refuse(Reason::Denied, "client address not allowed".to_owned()),
+            None,
+        );
     }
-    match request.ask {
+    let plan = match request.ask {
         Some(ask) => plan_proxy(route, matched, ask, request.reached_port),
         None => plan_plain(route, detection),
-    }
+    };
+    let counters = (!matches!(plan, Plan::Refuse(..))).then(|| route.counters.clone());
+    (plan, counters)
 }
 
 /// The plan for a connection that is not a proxy client.

@@ -13,6 +13,8 @@ use portico_config::HostPattern;
 use portico_config::model::{Access, BackendTls, ProxyVersion, Route, Target};
 use portico_sniff::{Hostname, Protocol, ProtocolSet};
 
+use crate::metrics::RouteCounters;
+
 /// Why a route table cannot be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RouteError {
@@ -55,7 +57,22 @@ pub struct RouteEntry {
     pub backend_tls: Option<BackendTls>,
     /// Who may use the route and what they may ask of it.
     pub access: Access,
+    /// Its counters for the console.
+    pub counters: Counters,
 }
+
+/// A route's counters inside its entry. Two entries compare equal whatever
+/// their counters say: the counters are not part of what a route is.
+#[derive(Debug, Clone, Default)]
+pub struct Counters(pub std::sync::Arc<RouteCounters>);
+
+impl PartialEq for Counters {
+    fn eq(&self, _: &Counters) -> bool {
+        true
+    }
+}
+
+impl Eq for Counters {}
 
 /// How a route matched a name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,6 +108,16 @@ impl RouteTable {
     /// need `certificates` (`[acme]` or `[[certificate]]`) and a backend
     /// target.
     pub fn build(routes: &[Route], certificates: bool) -> Result<RouteTable, RouteError> {
+        RouteTable::build_after(routes, certificates, None)
+    }
+
+    /// [`RouteTable::build`] for a reload: a route whose host patterns are
+    /// those of a route in `previous` keeps counting in its counters.
+    pub fn build_after(
+        routes: &[Route],
+        certificates: bool,
+        previous: Option<&RouteTable>,
+    ) -> Result<RouteTable, RouteError> {
         let mut table = RouteTable::default();
         for route in routes {
             let label = route
@@ -106,7 +133,12 @@ impl RouteTable {
                 return Err(RouteError::TerminateTlsTunnel { route: label });
             }
             let index = table.entries.len();
+            let counters = previous
+                .and_then(|p| p.entries.iter().find(|e| e.label == label))
+                .map(|e| e.counters.clone())
+                .unwrap_or_default();
             table.entries.push(RouteEntry {
+                counters,
                 label,
                 target: route.target.clone(),
                 proxy_protocol: route.proxy_protocol,
@@ -139,7 +171,13 @@ impl RouteTable {
         Ok(table)
     }
 
+    /// The routes in file order.
+    pub fn entries(&self) -> &[RouteEntry] {
+        &self.entries
+    }
+
     /// How many routes the table holds.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.entries.len()
     }

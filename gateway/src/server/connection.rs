@@ -20,9 +20,9 @@ use super::shared::Shared;
 use crate::accept::{Admission, ListenerContext, PeekError, PeekSettings, Peeked, normalise, peek};
 use crate::connect::{connect, prefix};
 use crate::forward::{Totals, forward};
-use crate::metrics::{ActiveGuard, ListenerMetrics, Outcome};
+use crate::metrics::{ActiveGuard, ListenerMetrics, Outcome, RouteGuard};
 use crate::refuse::{ANSWER_WRITE_TIMEOUT, Reason, Refusal, Scope, send_and_close};
-use crate::route::{Plan, Request, classify, plan};
+use crate::route::{Plan, Request, classify, plan_routed};
 use crate::{handshake, terminate, tunnel};
 
 /// Peeks until a decision; refuses (or just counts a client that left) on
@@ -84,6 +84,9 @@ struct Forwarding {
     metrics: Arc<ListenerMetrics>,
     /// Fires when the shutdown grace period is over.
     hard_stop: CancellationToken,
+    /// The route's place among its open connections; its bytes are added
+    /// when the connection ends (taken out before forwarding starts).
+    route: Option<RouteGuard>,
 }
 
 /// What a forwarded connection holds for its whole life: its places under
@@ -109,18 +112,24 @@ pub(crate) fn handle(
 ) -> impl Future<Output = ()> + Send + 'static {
     let prepared = Box::pin(prepare_owned(stream, peer, admission, listener, shared));
     async move {
-        let Some((forwarding, _held)) = prepared.await else {
+        let Some((mut forwarding, _held)) = prepared.await else {
             return;
         };
+        let route = forwarding.route.take();
         // Logged in the connection's span (its client); the "forwarding"
         // line named the PROXY-carried client, the name and the backend.
         match forwarding.start().await {
-            Ok(totals) => tracing::debug!(
+            Ok(totals) => {
+                if let Some(route) = &route {
+                    route.add_bytes(totals.to_backend, totals.to_client);
+                }
+                tracing::debug!(
                 to_backend = totals.to_backend,
                 to_client = totals.to_client,
                 end = ?totals.end,
                 "connection finished"
-            ),
+                );
+            }
             Err(err) => {
                 tracing::debug!(error = %err, "connection ended with an error");
             }
@@ -227,8 +236,10 @@ async fn prepare(
         reached_port: peeked.reached.port(),
         ask: ask.as_ref(),
     };
-    let plan = plan(&state, &request, own.as_ref());
+    let (plan, counters) = plan_routed(&state, &request, own.as_ref());
     drop(state);
+    // The route counts the connection as open until it ends.
+    let route = counters.map(|c| c.0.open());
     let (backend, proxy_version) = match plan {
         Plan::Forward(backend, version) => (backend, version),
         Plan::Terminate(target) => {
@@ -321,6 +332,7 @@ async fn prepare(
         idle: settings.idle_timeout,
         metrics: Arc::clone(&listener.metrics),
         hard_stop: shared.hard_stop.clone(),
+        route,
     })
 }
 

@@ -206,13 +206,16 @@ impl Gateway {
             gateway.tracker.spawn(acme.manager.clone().run(stop));
         }
         if let Some(admin_listener) = admin_listener {
-            let metrics = Arc::clone(&gateway.shared.metrics);
+            let token = config
+                .admin
+                .as_ref()
+                .and_then(|a| a.token.as_ref())
+                .map(|t| portico_console::AdminToken::new(t.expose()));
             let weak = Arc::downgrade(&gateway);
-            let status = move || weak.upgrade().map(|g| g.status_json()).unwrap_or_default();
             let stop = gateway.accept_stop.clone();
             gateway
                 .tracker
-                .spawn(admin::serve(admin_listener, metrics, status, stop));
+                .spawn(admin::serve(admin_listener, weak, token, stop));
         }
         Ok(gateway)
     }
@@ -418,9 +421,10 @@ impl Gateway {
     /// `[limits]`, `[admin]`, `[tunnels]` and `[acme]` keep their values
     /// from start (a changed `[acme]` is logged: it needs a restart).
     pub fn apply(&self, config: GatewayConfig) -> Result<(), StartError> {
-        let routes = RouteTable::build(
+        let routes = RouteTable::build_after(
             &config.routes,
             self.shared.acme.is_some() || !config.certificates.is_empty(),
+            Some(&self.shared.state.load().routes),
         )?;
         let mut new = Vec::new();
         {
@@ -539,24 +543,25 @@ impl Gateway {
         }
     }
 
-    /// The `/status` document.
-    pub fn status_json(&self) -> String {
+    /// The `/status` document (without the history, which the admin
+    /// endpoint keeps).
+    pub fn status(&self) -> portico_console::Status {
         let listeners = self
             .listeners
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        let mut entries: Vec<status::ListenerStatus> = listeners
+        let mut entries: Vec<portico_console::model::ListenerStatus> = listeners
             .values()
-            .map(|l| status::ListenerStatus {
+            .map(|l| portico_console::model::ListenerStatus {
                 bind: l.context.name.clone(),
-                transport: "tcp",
+                transport: "tcp".to_owned(),
                 protocols: l
                     .context
                     .settings
                     .load()
                     .protocols
                     .iter()
-                    .map(|p| p.as_str())
+                    .map(|p| p.as_str().to_owned())
                     .collect(),
                 active: l.context.metrics.active(),
             })
@@ -567,33 +572,40 @@ impl Gateway {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         entries.extend(udp.iter().map(|(bind, l)| {
-            status::ListenerStatus {
+            portico_console::model::ListenerStatus {
                 bind: bind.to_string(),
-                transport: "udp",
+                transport: "udp".to_owned(),
                 protocols: l
                     .context
                     .settings
                     .load()
                     .protocols
                     .iter()
-                    .map(|p| p.as_str())
+                    .map(|p| p.as_str().to_owned())
                     .collect(),
                 active: l.context.metrics.open(),
             }
         }));
         drop(udp);
-        entries.sort_by(|a, b| (a.bind.as_str(), a.transport).cmp(&(b.bind.as_str(), b.transport)));
-        status::render(
-            self.started.elapsed().as_secs(),
-            &entries,
-            self.shared.state.load().routes.len(),
-            &self.shared.tunnels.status(),
-            &self
+        entries.sort_by(|a, b| (&a.bind, &a.transport).cmp(&(&b.bind, &b.transport)));
+        let state = self.shared.state.load();
+        status::build(status::Parts {
+            uptime_seconds: self.started.elapsed().as_secs(),
+            listeners: entries,
+            routes: &state.routes,
+            tunnels: self.shared.tunnels.status(),
+            acme: self
                 .shared
                 .acme
                 .as_ref()
                 .map(|a| a.manager.certificates())
                 .unwrap_or_default(),
-        )
+            metrics: &self.shared.metrics,
+        })
+    }
+
+    /// The `/status` document as JSON.
+    pub fn status_json(&self) -> String {
+        self.status().to_json()
     }
 }

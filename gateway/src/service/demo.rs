@@ -132,6 +132,7 @@ pub async fn run_demo(listen: Option<SocketAddr>) -> Result<(), DemoError> {
             println!("  curl -H 'Host: anything.example' http://{listen}/");
         }
         if let Some(admin) = admin {
+            println!("  open http://{admin}/ in a browser: the live console");
             println!("  curl http://{admin}/metrics");
             println!("  curl http://{admin}/status");
         }

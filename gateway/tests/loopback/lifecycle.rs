@@ -113,6 +113,7 @@ async fn admin_endpoint_reports_the_running_gateway() {
     let mut cfg = config(vec![route(&["*"], a), route(&["b.test"], a)]);
     cfg.admin = Some(Admin {
         bind: "127.0.0.1:0".parse().expect("addr"),
+        token: None,
     });
     let (gw, addr) = start(cfg).await;
     let request = http_get("a.test");
@@ -122,7 +123,12 @@ async fn admin_endpoint_reports_the_running_gateway() {
         String::from_utf8(exchange(admin, b"GET /status HTTP/1.1\r\n\r\n").await).expect("utf-8");
     assert!(status.starts_with("HTTP/1.1 200 OK\r\n"), "{status}");
     assert!(status.contains("\"bind\":\"127.0.0.1:0\""), "{status}");
-    assert!(status.contains("\"routes\":2,\"tunnels\":[]"), "{status}");
+    assert!(
+        status.contains("\"routes\":[{\"hosts\":[\"*\"]"),
+        "{status}"
+    );
+    assert_eq!(status.matches("\"hosts\":").count(), 2, "{status}");
+    assert!(status.contains("\"tunnels\":[]"), "{status}");
     let metrics =
         String::from_utf8(exchange(admin, b"GET /metrics HTTP/1.1\r\n\r\n").await).expect("utf-8");
     assert!(

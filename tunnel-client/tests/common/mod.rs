@@ -179,6 +179,7 @@ pub fn config(
         gateway_fingerprint: None,
         link: LinkTuning::default(),
         tun: None,
+        admin: None,
         services,
         exits: Vec::new(),
     }
@@ -224,6 +225,7 @@ impl Client {
                 ..ClientSettings::default()
             },
             events: Some(Arc::new(hook)),
+            status: None,
         };
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(run_client_with(watched, options, shutdown.clone()));
