@@ -234,7 +234,8 @@ EOF
 }
 
 # The UDP forward: Portico's [[udp_listener]] with protocols = ["other"]
-# and nginx stream's UDP proxy, both to the UDP echo sink.
+# and nginx stream's UDP proxy, both to the UDP echo sink; and Portico's
+# QUIC listener routing a.test by SNI to the QUIC bulk sink.
 write_udp_configs() {   # write_udp_configs DIR
     local d=$1
     mkdir -p "$d/udp-nginx"
@@ -250,6 +251,16 @@ hosts = ["*"]
 protocols = ["other"]
 listeners = ["udp"]
 backend = "127.0.0.1:$P_UDP_SINK"
+
+[[udp_listener]]
+name = "h3"
+bind = "127.0.0.1:$P_QUIC_PORTICO"
+protocols = ["quic"]
+
+[[route]]
+hosts = ["a.test"]
+protocols = ["quic"]
+backend = "127.0.0.1:$P_QUIC_SINK"
 
 [limits]
 shutdown_grace = "0s"

@@ -5,6 +5,7 @@ generated section of docs/benchmarks.md. In smoke mode, exits 1 if any
 measurement failed or saw errors."""
 
 import argparse
+import os
 import json
 import sys
 
@@ -27,6 +28,8 @@ def load(path):
             key = "bulk%d" % r["streams"]
         elif key == "udp" and not r.get("failed"):
             key = "udp%d" % r["size"]
+        elif key == "quic-bulk":
+            key = "quic%d" % r["streams"]
         tests = rows.setdefault(r["label"], {})
         # A repeated measurement keeps its best run (background load on the
         # machine only ever makes a run slower).
@@ -45,6 +48,8 @@ def headline(r):
         return r["conn_per_sec"]
     if r["test"] == "udp":
         return r["datagrams_per_sec"]
+    if r["test"] == "quic-bulk":
+        return r["bytes_per_sec"]
     return 0
 
 
@@ -277,6 +282,16 @@ def udp_table(rows):
                 refills(label, 1200),
             )
         )
+    quic = []
+    for streams in (1, 4):
+        def gbit(label):
+            r = rows.get(label, {}).get("quic%d" % streams)
+            return None if r is None or r.get("failed") else r["bytes_per_sec"] * 8 / 1e9
+        mine, direct = gbit("portico-quic"), gbit("quic-direct")
+        if mine is not None or direct is not None:
+            quic.append("| QUIC bulk, %d stream%s | %s | %s | %s |" % (streams, "" if streams == 1 else "s", fmt(direct), fmt(mine), fmt(ratio(mine, direct))))
+    if quic:
+        out += ["", "| QUIC (HTTP/3 transport) routed by SNI | direct Gbit/s | through portico Gbit/s | ×direct |", "|---|---:|---:|---:|"] + quic
     return out
 
 
@@ -388,7 +403,75 @@ def problems(rows):
                 bad.append("%s %s: no connections" % (label, key))
             elif key.startswith("udp") and r["datagrams_per_sec"] == 0:
                 bad.append("%s %s: no datagrams" % (label, key))
+            elif key.startswith("quic") and r["bytes"] == 0:
+                bad.append("%s %s: no bytes" % (label, key))
     return bad
+
+
+def chart_rows(rows):
+    """The headline ratios of one run, each against its goal: (label,
+    ratio, goal, higher_is_better). Ratios that were not measured are left
+    out."""
+    out = []
+
+    def add(label, r, goal, higher=True):
+        if r is not None:
+            out.append((label, r, goal, higher))
+
+    for key, name in [("bulk1", "TLS route bulk, 1 stream"), ("bulk16", "TLS route bulk, 16 streams"), ("connrate", "TLS route new conn/s")]:
+        b, _ = best(rows, key)
+        add(name + " ×best peer", ratio(value(rows, "portico", key), b), 1.2)
+    b, _ = best(rows, "p99", lowest=True)
+    add("TLS route p99 TTFB ×best peer", ratio(value(rows, "portico", "p99"), b), 1.0, higher=False)
+    add("RSS per idle conn ×HAProxy", ratio(value(rows, "portico", "idle"), value(rows, "haproxy", "idle")), 0.5, higher=False)
+    for key, name in [("bulk1", "tunnel bulk"), ("connrate", "tunnel conn/s")]:
+        add(name + " ×rathole-tls", ratio(value(rows, "portico-tunnel", key), value(rows, "rathole-tls", key)), 2.0 if key == "bulk1" else 1.0)
+
+    def best_forward(key):
+        found = [value(rows, p, key) for p in FORWARD_PEERS if value(rows, p, key) is not None]
+        return max(found) if found else None
+
+    add("port forward bulk ×best peer", ratio(value(rows, "portico-forward", "bulk1"), best_forward("bulk1")), 1.2)
+    add("port forward conn/s ×best peer", ratio(value(rows, "portico-forward", "connrate"), best_forward("connrate")), 1.0)
+    for size in (64, 1200):
+        mine = rows.get("portico-udp", {}).get("udp%d" % size)
+        peer = rows.get("nginx-udp", {}).get("udp%d" % size)
+        if mine and peer and not mine.get("failed") and not peer.get("failed"):
+            add("UDP %d B datagrams/s ×nginx" % size, ratio(mine["datagrams_per_sec"], peer["datagrams_per_sec"]), 1.2)
+    return out
+
+
+def chart_svg(items, title):
+    """A horizontal bar chart of ratios as a self-contained SVG: one bar per
+    figure, a line at 1.0 (parity) and a tick at the goal; green when the
+    goal is met."""
+    width, left, bar_h, gap, top = 760, 300, 18, 8, 40
+    scale_max = max([2.5] + [min(r, 4.0) * 1.05 for _, r, _, _ in items] + [g * 1.1 for _, _, g, _ in items])
+    plot = width - left - 70
+    x = lambda v: left + plot * min(v, scale_max) / scale_max
+    height = top + len(items) * (bar_h + gap) + 46
+    esc = lambda t: t.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    parts = [
+        '<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="12">' % (width, height, width, height),
+        '<rect width="100%" height="100%" fill="white"/>',
+        '<text x="%d" y="22" font-size="14" font-weight="bold">%s</text>' % (left - 290, esc(title)),
+    ]
+    for i, (label, r, goal, higher) in enumerate(items):
+        y = top + i * (bar_h + gap)
+        met = r >= goal if higher else r <= goal
+        color = "#2e7d32" if met else "#c62828"
+        parts.append('<text x="%d" y="%d" text-anchor="end">%s</text>' % (left - 8, y + bar_h - 4, esc(label)))
+        parts.append('<rect x="%d" y="%d" width="%.1f" height="%d" fill="%s"/>' % (left, y, x(r) - left, bar_h, color))
+        parts.append('<text x="%.1f" y="%d">%s×</text>' % (x(r) + 4, y + bar_h - 4, fmt(r)))
+        gx = x(goal)
+        parts.append('<line x1="%.1f" x2="%.1f" y1="%d" y2="%d" stroke="black" stroke-width="2"/>' % (gx, gx, y - 2, y + bar_h + 2))
+    px = x(1.0)
+    bottom = top + len(items) * (bar_h + gap)
+    parts.append('<line x1="%.1f" x2="%.1f" y1="%d" y2="%d" stroke="#555" stroke-dasharray="4 3"/>' % (px, px, top - 6, bottom))
+    parts.append('<text x="%.1f" y="%d" text-anchor="middle" fill="#555">1.0 (parity)</text>' % (px, bottom + 16))
+    parts.append('<text x="%d" y="%d" fill="#555">black tick: goal · green: met · lower is better for p99 and RSS</text>' % (left, bottom + 36))
+    parts.append("</svg>")
+    return "\n".join(parts) + "\n"
 
 
 def main():
@@ -406,6 +489,14 @@ def main():
     section += ratio_table(rows)
     section += ["", "### Tunnel (plain delivery) and rathole", ""]
     section += tunnel_table(rows)
+    section += ["", "### Port forward (`other_after = \"0s\"`) and SSH detection", ""]
+    section += forward_table(rows)
+    section += ["", "### UDP forward (`[[udp_listener]]`, `other`)", ""]
+    section += udp_table(rows)
+    if a.doc:
+        svg = os.path.join(os.path.dirname(a.doc), "benchmarks.svg")
+        open(svg, "w", encoding="utf-8").write(chart_svg(chart_rows(rows), "Portico against its peers: ratios of one run"))
+        section += ["", "![Ratios of this run against each goal](benchmarks.svg)"]
     section += ["", "### Goals", ""]
     section += goals(rows)
     section += ["", END]

@@ -66,6 +66,7 @@ P_RH_NOISE_CTL=27223; P_RH_NOISE_SVC=27224
 P_RH_TLS_CTL=27225; P_RH_TLS_SVC=27226
 P_PF_PORTICO=27231; P_PF_HAPROXY=27232; P_PF_NGINX=27233; P_SSH_PORTICO=27234
 P_UDP_SINK=27241; P_UDP_PORTICO=27242; P_UDP_NGINX=27243   # UDP
+P_QUIC_SINK=27244; P_QUIC_PORTICO=27245                      # QUIC (UDP)
 SSH_FLIGHT=$ROOT/sniff/corpus/ssh_banner.bin   # an OpenSSH client banner
 
 # ---- install checks ---------------------------------------------------------
@@ -214,52 +215,74 @@ not_measured() {   # not_measured ROW REASON
 
 # ---- configurations ------------------------------------------------------------
 source "$ROOT/bench/configs.sh"
-if [ "$ONLY" = forward ]; then
-    write_forward_configs "$W"
-elif [ "$ONLY" = udp ]; then
-    write_udp_configs "$W"
-else
-    write_configs "$W"
-fi
+case $ONLY in
+    forward) write_forward_configs "$W" ;;
+    udp) write_udp_configs "$W" ;;
+    tunnel) write_configs "$W" ;;
+    *) write_configs "$W"; write_forward_configs "$W"; write_udp_configs "$W" ;;
+esac
 
-if [ "$ONLY" = udp ]; then
 # ---- the UDP forward ---------------------------------------------------------------
 # Every contender forwards 127.0.0.1:PORT/udp to the UDP echo sink; each
 # client flow is its own source port, so each contender keeps one flow (one
 # backend socket) per client socket. nginx runs one worker per core with
 # reuseport; Portico's UDP listener is one receive loop.
-if [ "$MODE" = smoke ]; then UDP_SECS=0.5; else UDP_SECS=3; fi
-declare -A PORT
-ROWS=(direct portico-udp nginx-udp)
-"$BENCH" udp-sink --listen 127.0.0.1:$P_UDP_SINK 2>>"$W/sink.log" &
-SINK_PID=$!; track $SINK_PID; wait_port $P_UDP_SINK udp
-PORT[direct]=$P_UDP_SINK
-echo "== starting portico-gateway (udp_listener, other) and nginx stream (udp)"
-RUST_LOG=warn "$GATEWAY" --config "$W/udp-portico.toml" 2>"$W/udp-portico.log" &
-GW=$!; track $GW; wait_port $P_UDP_PORTICO udp
-PORT[portico-udp]=$P_UDP_PORTICO
-nginx -q -p "$W/udp-nginx" -c nginx.conf -t
-nginx -p "$W/udp-nginx" -c nginx.conf -g 'daemon off;' 2>"$W/udp-nginx.log" &
-NG=$!; track $NG; wait_port $P_UDP_NGINX udp
-PORT[nginx-udp]=$P_UDP_NGINX
-measure_udp() {   # measure_udp ROW [ARGS...]
-    local row=$1 line; shift
-    if ! line=$("$BENCH" udp --target 127.0.0.1:"${PORT[$row]}" --label "$row" "$@" 2>>"$W/bench.log"); then
-        line="{\"test\":\"udp\",\"label\":\"$row\",\"failed\":true}"
-    fi
-    echo "$line" >> "$RESULTS"
-    echo "   $line"
-}
-for _ in $(seq 1 $RUNS); do
-    for size in 64 1200; do
-        for row in "${ROWS[@]}"; do
-            echo "-- $row udp $size B, 8 flows"
-            measure_udp "$row" --size $size --flows 8 --window 16 --duration $UDP_SECS
+udp_suite() {   # every UDP contender, started, measured and stopped
+    if [ "$MODE" = smoke ]; then UDP_SECS=0.5; else UDP_SECS=3; fi
+    local -A PORT
+    local ROWS=(direct portico-udp nginx-udp)
+    "$BENCH" udp-sink --listen 127.0.0.1:$P_UDP_SINK 2>>"$W/sink.log" &
+    SINK_PID=$!; track $SINK_PID; wait_port $P_UDP_SINK udp
+    PORT[direct]=$P_UDP_SINK
+    echo "== starting portico-gateway (udp_listener, other) and nginx stream (udp)"
+    RUST_LOG=warn "$GATEWAY" --config "$W/udp-portico.toml" 2>"$W/udp-portico.log" &
+    GW=$!; track $GW; wait_port $P_UDP_PORTICO udp
+    PORT[portico-udp]=$P_UDP_PORTICO
+    nginx -q -p "$W/udp-nginx" -c nginx.conf -t
+    nginx -p "$W/udp-nginx" -c nginx.conf -g 'daemon off;' 2>"$W/udp-nginx.log" &
+    NG=$!; track $NG; wait_port $P_UDP_NGINX udp
+    PORT[nginx-udp]=$P_UDP_NGINX
+    measure_udp() {   # measure_udp ROW [ARGS...]
+        local row=$1 line; shift
+        if ! line=$("$BENCH" udp --target 127.0.0.1:"${PORT[$row]}" --label "$row" "$@" 2>>"$W/bench.log"); then
+            line="{\"test\":\"udp\",\"label\":\"$row\",\"failed\":true}"
+        fi
+        echo "$line" >> "$RESULTS"
+        echo "   $line"
+    }
+    for _ in $(seq 1 $RUNS); do
+        for size in 64 1200; do
+            for row in "${ROWS[@]}"; do
+                echo "-- $row udp $size B, 8 flows"
+                measure_udp "$row" --size $size --flows 8 --window 16 --duration $UDP_SECS
+            done
         done
     done
-done
-for pid in $GW $NG; do stop_pid "$pid"; done
-stop_pid "$SINK_PID"; SINK_PID=
+    # QUIC bulk (HTTP/3's transport): direct to the QUIC sink, and through
+    # Portico's quic listener, which routes a.test by the SNI of the
+    # client's Initial packets. No peer routes QUIC by SNI.
+    "$BENCH" quic-sink --listen 127.0.0.1:$P_QUIC_SINK 2>>"$W/sink.log" &
+    QS=$!; track $QS; wait_port $P_QUIC_SINK udp; wait_port $P_QUIC_PORTICO udp
+    for _ in $(seq 1 $RUNS); do
+        for row in quic-direct:$P_QUIC_SINK portico-quic:$P_QUIC_PORTICO; do
+            for streams in 1 4; do
+                echo "-- ${row%%:*} quic-bulk, $streams streams"
+                local line
+                if ! line=$("$BENCH" quic-bulk --target 127.0.0.1:"${row##*:}" --label "${row%%:*}" \
+                    --streams $streams --duration $UDP_SECS 2>>"$W/bench.log"); then
+                    line="{\"test\":\"quic-bulk\",\"label\":\"${row%%:*}\",\"streams\":$streams,\"failed\":true}"
+                fi
+                echo "$line" >> "$RESULTS"
+                echo "   $line"
+            done
+        done
+    done
+    for pid in $GW $NG $QS; do stop_pid "$pid"; done
+    stop_pid "$SINK_PID"; SINK_PID=
+}
+
+if [ "$ONLY" = udp ]; then
+udp_suite
 {
     echo "- CPU: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; kernel $(uname -r)"
     echo "- portico-gateway: $(cd "$ROOT" && git rev-parse --short HEAD) (release build)"
@@ -282,7 +305,6 @@ PY
 exit $?
 fi
 
-if [ "$ONLY" = forward ]; then
 # ---- the pure port forward and SSH detection -------------------------------------
 # Every contender forwards 127.0.0.1:PORT to the sink without looking at a
 # byte: Portico's listener has protocols = ["other"] and other_after = "0s",
@@ -290,50 +312,55 @@ if [ "$ONLY" = forward ]; then
 # portico-ssh detects the SSH banner (protocols = ["ssh"]) before
 # forwarding; it and portico-forward are also measured with an OpenSSH
 # banner as the first flight, so their difference is the cost of detection.
-declare -A PORT PIDS_OF
-ROWS=(direct portico-forward haproxy-tcp nginx-stream)
-PORT[direct]=$P_SINK; PIDS_OF[direct]=
-echo "== starting portico-gateway (other_after = 0s; ssh), haproxy (mode tcp), nginx stream"
-RUST_LOG=warn "$GATEWAY" --config "$W/forward-portico.toml" 2>"$W/forward-portico.log" &
-GW=$!; track $GW; wait_port $P_PF_PORTICO; wait_port $P_SSH_PORTICO
-PORT[portico-forward]=$P_PF_PORTICO; PIDS_OF[portico-forward]="--pid $GW"
-haproxy -q -c -f "$W/forward-haproxy.cfg"
-haproxy -db -f "$W/forward-haproxy.cfg" 2>"$W/forward-haproxy.log" &
-HP=$!; track $HP; wait_port $P_PF_HAPROXY
-PORT[haproxy-tcp]=$P_PF_HAPROXY; PIDS_OF[haproxy-tcp]="--pid $HP"
-nginx -q -p "$W/forward-nginx" -c nginx.conf -t
-nginx -p "$W/forward-nginx" -c nginx.conf -g 'daemon off;' 2>"$W/forward-nginx.log" &
-NG=$!; track $NG; wait_port $P_PF_NGINX
-PORT[nginx-stream]=$P_PF_NGINX; PIDS_OF[nginx-stream]="--pid $NG"
+forward_suite() {   # every port-forward contender, started, measured and stopped
+    local -A PORT PIDS_OF
+    local ROWS=(direct portico-forward haproxy-tcp nginx-stream) FLIGHT=$FLIGHT
+    PORT[direct]=$P_SINK; PIDS_OF[direct]=
+    echo "== starting portico-gateway (other_after = 0s; ssh), haproxy (mode tcp), nginx stream"
+    RUST_LOG=warn "$GATEWAY" --config "$W/forward-portico.toml" 2>"$W/forward-portico.log" &
+    GW=$!; track $GW; wait_port $P_PF_PORTICO; wait_port $P_SSH_PORTICO
+    PORT[portico-forward]=$P_PF_PORTICO; PIDS_OF[portico-forward]="--pid $GW"
+    haproxy -q -c -f "$W/forward-haproxy.cfg"
+    haproxy -db -f "$W/forward-haproxy.cfg" 2>"$W/forward-haproxy.log" &
+    HP=$!; track $HP; wait_port $P_PF_HAPROXY
+    PORT[haproxy-tcp]=$P_PF_HAPROXY; PIDS_OF[haproxy-tcp]="--pid $HP"
+    nginx -q -p "$W/forward-nginx" -c nginx.conf -t
+    nginx -p "$W/forward-nginx" -c nginx.conf -g 'daemon off;' 2>"$W/forward-nginx.log" &
+    NG=$!; track $NG; wait_port $P_PF_NGINX
+    PORT[nginx-stream]=$P_PF_NGINX; PIDS_OF[nginx-stream]="--pid $NG"
 
-each_forward_row() {   # each_forward_row TEST [ARGS...]
-    local test=$1 row pids; shift
-    for row in "${ROWS[@]}"; do
-        pids=
-        [ "$test" = connrate ] && pids=${PIDS_OF[$row]}
-        echo "-- $row $test"
-        # shellcheck disable=SC2086 # pids is "--pid N" or empty
-        measure "$row" "$test" "${PORT[$row]}" "$@" $pids
+    each_forward_row() {   # each_forward_row TEST [ARGS...]
+        local test=$1 row pids; shift
+        for row in "${ROWS[@]}"; do
+            pids=
+            [ "$test" = connrate ] && pids=${PIDS_OF[$row]}
+            echo "-- $row $test"
+            # shellcheck disable=SC2086 # pids is "--pid N" or empty
+            measure "$row" "$test" "${PORT[$row]}" "$@" $pids
+        done
+    }
+    start_sink bulk
+    for _ in $(seq 1 $RUNS); do
+        each_forward_row bulk --streams 1 --duration $BULK_SECS
+        each_forward_row bulk --streams 16 --duration $BULK_SECS
     done
+    start_sink answer
+    for _ in $(seq 1 $RUNS); do
+        each_forward_row connrate --workers $CONN_WORKERS --duration $CONN_SECS
+    done
+    FLIGHT=$SSH_FLIGHT
+    for _ in $(seq 1 $RUNS); do
+        echo "-- portico-ssh connrate (SSH banner first)"
+        measure portico-ssh connrate $P_SSH_PORTICO --workers $CONN_WORKERS --duration $CONN_SECS --pid $GW
+        echo "-- portico-forward connrate (SSH banner first)"
+        measure portico-forward-ssh-flight connrate $P_PF_PORTICO --workers $CONN_WORKERS --duration $CONN_SECS --pid $GW
+    done
+    for pid in $GW $HP $NG; do stop_pid "$pid"; done
+    stop_pid "$SINK_PID"; SINK_PID=
 }
-start_sink bulk
-for _ in $(seq 1 $RUNS); do
-    each_forward_row bulk --streams 1 --duration $BULK_SECS
-    each_forward_row bulk --streams 16 --duration $BULK_SECS
-done
-start_sink answer
-for _ in $(seq 1 $RUNS); do
-    each_forward_row connrate --workers $CONN_WORKERS --duration $CONN_SECS
-done
-FLIGHT=$SSH_FLIGHT
-for _ in $(seq 1 $RUNS); do
-    echo "-- portico-ssh connrate (SSH banner first)"
-    measure portico-ssh connrate $P_SSH_PORTICO --workers $CONN_WORKERS --duration $CONN_SECS --pid $GW
-    echo "-- portico-forward connrate (SSH banner first)"
-    measure portico-forward-ssh-flight connrate $P_PF_PORTICO --workers $CONN_WORKERS --duration $CONN_SECS --pid $GW
-done
-for pid in $GW $HP $NG; do stop_pid "$pid"; done
-stop_pid "$SINK_PID"; SINK_PID=
+
+if [ "$ONLY" = forward ]; then
+forward_suite
 {
     echo "- CPU: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; kernel $(uname -r)"
     echo "- portico-gateway: $(cd "$ROOT" && git rev-parse --short HEAD) (release build)"
@@ -455,6 +482,10 @@ for variant in tcp noise tls; do
     stop_pid $RC; stop_pid $RS
 done
 stop_pid "$SINK_PID"; SINK_PID=
+if [ -z "$ONLY" ]; then
+    forward_suite
+    udp_suite
+fi
 
 # ---- report ------------------------------------------------------------------------------------
 versions() {

@@ -11,7 +11,8 @@
 //! Modules: [`flight`] loads the first flight and finds where it ends,
 //! [`exchange`] is the one client round trip the measurements share,
 //! [`sink`] the backend, [`bulk`], [`connrate`], [`latency`] and [`idle`]
-//! the measurements, [`udp`] the UDP echo sink and datagram rate, [`rss`] the `/proc` memory reading, [`fdlimit`] the
+//! the measurements, [`udp`] the UDP echo sink and datagram rate, [`quic`]
+//! the QUIC (HTTP/3 transport) bulk sink and client, [`rss`] the `/proc` memory reading, [`fdlimit`] the
 //! file-descriptor limit.
 
 mod bulk;
@@ -22,6 +23,7 @@ mod fdlimit;
 mod flight;
 mod idle;
 mod latency;
+mod quic;
 mod rss;
 mod sink;
 mod udp;
@@ -63,6 +65,10 @@ enum Command {
     UdpSink(udp::UdpSinkArgs),
     /// UDP datagrams per second through a contender (echoed by the sink).
     Udp(udp::UdpArgs),
+    /// Run the QUIC bulk sink (ALPN h3).
+    QuicSink(quic::QuicSinkArgs),
+    /// QUIC bulk throughput through a contender that routes QUIC by SNI.
+    QuicBulk(quic::QuicBulkArgs),
 }
 
 /// What every client command needs: where to connect and what to send.
@@ -112,6 +118,8 @@ fn main() -> anyhow::Result<()> {
             Command::Idle(args) => print_json(&idle::run(args, limit).await?),
             Command::UdpSink(args) => udp::sink(args).await,
             Command::Udp(args) => print_json(&udp::run(args).await?),
+            Command::QuicSink(args) => quic::sink(args).await,
+            Command::QuicBulk(args) => print_json(&quic::bulk(args).await?),
         }
     })
 }
