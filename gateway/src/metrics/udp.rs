@@ -140,6 +140,18 @@ impl UdpMetrics {
         self.bytes_out.fetch_add(n as u64, Ordering::Relaxed);
     }
 
+    /// A run of `count` datagrams, `bytes` in all, went to a backend.
+    pub fn to_backend_run(&self, count: u64, bytes: usize) {
+        self.datagrams_in.fetch_add(count, Ordering::Relaxed);
+        self.bytes_in.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    /// A run of `count` datagrams, `bytes` in all, went to a client.
+    pub fn to_client_run(&self, count: u64, bytes: usize) {
+        self.datagrams_out.fetch_add(count, Ordering::Relaxed);
+        self.bytes_out.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
     /// `n` datagrams were dropped for `reason`.
     pub fn dropped(&self, reason: Drop, n: u64) {
         if let Some(c) = self.drops.get(reason.index()) {

@@ -26,15 +26,20 @@ use crate::metrics::{Metrics, UdpDrop, UdpMetrics};
 use crate::refuse::Refusals;
 use crate::route::State;
 
+use super::batch::{Batched, Received};
 use super::decide::{self, Destination, Reading, Via};
 use super::flows::{FlowLimit, FlowTable};
 use super::tunnel;
-use super::upstream::{self, Activity, MAX_DATAGRAM};
+use super::upstream::{self, Activity, MAX_DATAGRAM, ToClient, Upstream};
 use crate::tunnel::TunnelRegistry;
 
 /// Bytes a flow may hold while its QUIC hello is read or its backend
 /// socket is made; datagrams past it are dropped (counted).
 pub(crate) const HELD_BYTES_MAX: usize = 64 * 1024;
+
+/// Runs received per wake-up of the loop before it looks at its other
+/// work (events, the sweep).
+const RECV_BURST: usize = 64;
 
 /// How often idle flows are looked for, at most.
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
@@ -111,7 +116,7 @@ enum FlowState {
 /// Where a forwarding flow's datagrams go.
 enum Sink {
     /// The flow's own socket to the backend.
-    Socket(Arc<UdpSocket>),
+    Socket(Arc<Upstream>),
     /// The queue of the task writing to the flow's link stream.
     Link(mpsc::Sender<Vec<u8>>),
 }
@@ -120,7 +125,7 @@ impl Sink {
     /// Passes `datagram` on now, or says it could not.
     fn send(&self, datagram: &[u8]) -> bool {
         match self {
-            Sink::Socket(socket) => upstream::send_now(socket, datagram).is_ok(),
+            Sink::Socket(up) => up.send(datagram, datagram.len()).is_ok(),
             Sink::Link(queue) => queue.try_send(datagram.to_vec()).is_ok(),
         }
     }
@@ -130,12 +135,14 @@ struct Flow {
     state: FlowState,
     opened: Instant,
     activity: Arc<Activity>,
+    /// The way back to the client.
+    to_client: Arc<ToClient>,
 }
 
 /// What a task making a flow's way to its backend reports.
 enum Event {
     /// The backend socket is ready.
-    Socket(SocketAddr, UdpSocket),
+    Socket(SocketAddr, Upstream),
     /// The link stream is open.
     Link(SocketAddr, crate::tunnel::Opened),
     /// Neither could be made.
@@ -162,6 +169,13 @@ pub(crate) fn bind(addr: SocketAddr) -> io::Result<std::net::UdpSocket> {
 /// every flow has ended.
 pub(crate) async fn run(socket: UdpSocket, ctx: Arc<UdpContext>, deps: UdpDeps) {
     let socket = Arc::new(socket);
+    let batch = match Batched::new(&socket) {
+        Ok(batch) => Arc::new(batch),
+        Err(error) => {
+            tracing::error!(listener = %ctx.label, %error, "cannot set up the UDP socket's options; the listener stops");
+            return;
+        }
+    };
     let epoch = Instant::now();
     let settings = ctx.settings.load_full();
     let mut table: FlowTable<Flow> = FlowTable::new(settings.max_flows, settings.max_flows_per_ip);
@@ -172,6 +186,7 @@ pub(crate) async fn run(socket: UdpSocket, ctx: Arc<UdpContext>, deps: UdpDeps) 
     sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut lp = Loop {
         socket: &socket,
+        batch: &batch,
         ctx: &ctx,
         deps: &deps,
         epoch,
@@ -190,14 +205,19 @@ pub(crate) async fn run(socket: UdpSocket, ctx: Arc<UdpContext>, deps: UdpDeps) 
                     break;
                 }
             }
-            received = socket.recv_from(&mut buf) => match received {
-                Ok((n, client)) => {
-                    let datagram = buf.get(..n).unwrap_or_default();
-                    lp.on_datagram(&mut table, client, datagram);
+            ready = socket.readable() => {
+                if ready.is_err() {
+                    continue;
                 }
-                // ICMP errors for earlier sends and the like: go on.
-                Err(_) => continue,
-            },
+                for _ in 0..RECV_BURST {
+                    match batch.try_recv(&socket, &mut buf) {
+                        Ok(run) => lp.on_run(&mut table, run, &buf),
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                        // ICMP errors for earlier sends and the like: go on.
+                        Err(_) => continue,
+                    }
+                }
+            }
         }
     }
     ctx.metrics.set_open(0);
@@ -206,6 +226,7 @@ pub(crate) async fn run(socket: UdpSocket, ctx: Arc<UdpContext>, deps: UdpDeps) 
 /// The loop's fixed parts.
 struct Loop<'a> {
     socket: &'a Arc<UdpSocket>,
+    batch: &'a Arc<Batched>,
     ctx: &'a Arc<UdpContext>,
     deps: &'a UdpDeps,
     epoch: Instant,
@@ -213,15 +234,40 @@ struct Loop<'a> {
 }
 
 impl Loop<'_> {
-    fn on_datagram(&mut self, table: &mut FlowTable<Flow>, client: SocketAddr, datagram: &[u8]) {
+    /// A run of datagrams from one client: forwarded in one call to a
+    /// flow's backend socket, else taken one datagram at a time.
+    fn on_run(&mut self, table: &mut FlowTable<Flow>, run: Received, buf: &[u8]) {
+        if let Some(flow) = table.get_mut(&run.from)
+            && let FlowState::Forwarding(Sink::Socket(up), _) = &flow.state
+        {
+            flow.activity.touch(Instant::now());
+            let contents = buf.get(..run.len).unwrap_or_default();
+            match up.send(contents, run.stride) {
+                Ok(()) => self.ctx.metrics.to_backend_run(run.count(), run.len),
+                Err(_) => self.ctx.metrics.dropped(UdpDrop::SendFailed, run.count()),
+            }
+            return;
+        }
+        for datagram in run.datagrams(buf) {
+            self.on_datagram(table, run.from, run.to_ip, datagram);
+        }
+    }
+
+    fn on_datagram(
+        &mut self,
+        table: &mut FlowTable<Flow>,
+        client: SocketAddr,
+        to_ip: Option<std::net::IpAddr>,
+        datagram: &[u8],
+    ) {
         let now = Instant::now();
         let metrics = &self.ctx.metrics;
         if let Some(flow) = table.get_mut(&client) {
             flow.activity.touch(now);
             match &mut flow.state {
                 FlowState::Forwarding(Sink::Socket(up), _) => {
-                    match upstream::send_now(up, datagram) {
-                        Ok(_) => metrics.to_backend(datagram.len()),
+                    match up.send(datagram, datagram.len()) {
+                        Ok(()) => metrics.to_backend(datagram.len()),
                         Err(_) => metrics.dropped(UdpDrop::SendFailed, 1),
                     }
                 }
@@ -251,6 +297,12 @@ impl Loop<'_> {
             ),
             opened: now,
             activity: Arc::new(Activity::new(self.epoch)),
+            to_client: Arc::new(ToClient {
+                socket: Arc::clone(self.socket),
+                batch: Arc::clone(self.batch),
+                client,
+                from_ip: to_ip,
+            }),
         };
         match table.insert(client, flow) {
             Ok(_) => {
@@ -364,7 +416,7 @@ impl Loop<'_> {
                     default_port,
                 } => upstream::open(backend, *default_port, timeout)
                     .await
-                    .map(|socket| Event::Socket(client, socket))
+                    .map(|upstream| Event::Socket(client, upstream))
                     .map_err(|e| e.to_string()),
                 Via::Tunnel(name) => {
                     let open = tunnel::open(&tunnels, name, client, reached, named);
@@ -385,7 +437,7 @@ impl Loop<'_> {
 
     fn on_event(&mut self, table: &mut FlowTable<Flow>, event: Event) {
         match event {
-            Event::Socket(client, socket) => {
+            Event::Socket(client, upstream) => {
                 let Some(flow) = table.get_mut(&client) else {
                     return; // ended meanwhile
                 };
@@ -393,23 +445,22 @@ impl Loop<'_> {
                     return;
                 };
                 let held = std::mem::take(held);
-                let socket = Arc::new(socket);
+                let upstream = Arc::new(upstream);
                 for datagram in &held.datagrams {
-                    match upstream::send_now(&socket, datagram) {
-                        Ok(_) => self.ctx.metrics.to_backend(datagram.len()),
+                    match upstream.send(datagram, datagram.len()) {
+                        Ok(()) => self.ctx.metrics.to_backend(datagram.len()),
                         Err(_) => self.ctx.metrics.dropped(UdpDrop::SendFailed, 1),
                     }
                 }
                 let stop = self.deps.stop_all.child_token();
                 self.deps.tracker.spawn(upstream::relay_replies(
-                    Arc::clone(&socket),
-                    Arc::clone(self.socket),
-                    client,
+                    Arc::clone(&upstream),
+                    Arc::clone(&flow.to_client),
                     Arc::clone(&flow.activity),
                     Arc::clone(&self.ctx.metrics),
                     stop.clone(),
                 ));
-                flow.state = FlowState::Forwarding(Sink::Socket(socket), stop.drop_guard());
+                flow.state = FlowState::Forwarding(Sink::Socket(upstream), stop.drop_guard());
             }
             Event::Link(client, opened) => {
                 let Some(flow) = table.get_mut(&client) else {
@@ -429,8 +480,7 @@ impl Loop<'_> {
                 self.deps.tracker.spawn(tunnel::relay(
                     opened,
                     queued,
-                    Arc::clone(self.socket),
-                    client,
+                    Arc::clone(&flow.to_client),
                     Arc::clone(&flow.activity),
                     Arc::clone(&self.ctx.metrics),
                     stop.clone(),

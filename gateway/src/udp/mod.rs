@@ -8,10 +8,13 @@
 //!
 //! - [`flows`]: the flow table and its caps (`max_flows`, `max_flows_per_ip`)
 //! - [`decide`]: what a flow is and where it goes, without I/O
+//! - [`batch`]: receiving runs of datagrams (GRO) and sending them in one
+//!   call (GSO), and the address a client sent to
 //! - [`upstream`]: a flow's backend socket and the task relaying replies
 //! - [`tunnel`]: a flow's stream on a tunnel's link, datagrams framed on it
 //! - [`listener`]: the receive loop that ties them together
 
+mod batch;
 mod decide;
 mod flows;
 mod listener;

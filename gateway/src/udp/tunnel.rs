@@ -15,14 +15,13 @@ use std::time::Instant;
 use portico_link::{StreamHeader, datagram};
 use portico_sniff::{Hostname, Protocol};
 use quinn::VarInt;
-use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::{UdpDrop, UdpMetrics};
 use crate::tunnel::{Opened, TunnelRegistry, open_stream};
 
-use super::upstream::{Activity, send_to_now};
+use super::upstream::{Activity, ToClient};
 
 /// Datagrams queued toward the link per flow; past it they are dropped.
 pub(crate) const QUEUE_DATAGRAMS: usize = 256;
@@ -54,8 +53,7 @@ pub(crate) async fn open(
 pub(crate) async fn relay(
     (live, (mut send, mut recv)): Opened,
     mut queue: mpsc::Receiver<Vec<u8>>,
-    listener: Arc<UdpSocket>,
-    client: SocketAddr,
+    to_client: Arc<ToClient>,
     activity: Arc<Activity>,
     metrics: Arc<UdpMetrics>,
     stop: CancellationToken,
@@ -69,8 +67,8 @@ pub(crate) async fn relay(
     let answered = AtomicBool::new(false);
     let deliver = |reply: &[u8]| {
         answered.store(true, Ordering::Relaxed);
-        match send_to_now(&listener, reply, client) {
-            Ok(_) => {
+        match to_client.send(reply, reply.len()) {
+            Ok(()) => {
                 metrics.to_client(reply.len());
                 activity.touch(Instant::now());
             }

@@ -5,7 +5,7 @@
 
 use std::cell::RefCell;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -15,6 +15,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::connect::{ConnectError, resolve};
 use crate::metrics::{UdpDrop, UdpMetrics};
+
+use super::batch::Batched;
 
 use portico_config::model::Backend;
 
@@ -60,21 +62,57 @@ impl Activity {
     }
 }
 
-/// Sends `datagram` on the connected `socket` now, or fails (`WouldBlock`
-/// when its buffer is full). A direct non-blocking send: tokio's `try_send`
-/// would also fail on a new socket whose readiness the reactor has not seen
-/// yet.
-pub(crate) fn send_now(socket: &UdpSocket, datagram: &[u8]) -> io::Result<usize> {
-    socket2::SockRef::from(socket).send(datagram)
-}
-
-/// Sends `datagram` to `to` through `socket` now, or fails (see [`send_now`]).
+/// Sends `datagram` to `to` through `socket` now, or fails (`WouldBlock`
+/// when its buffer is full). A direct non-blocking send: tokio's `try_send_to`
+/// would also fail on a socket whose write readiness the reactor has not
+/// seen yet.
 pub(crate) fn send_to_now(
     socket: &UdpSocket,
     datagram: &[u8],
     to: SocketAddr,
 ) -> io::Result<usize> {
     socket2::SockRef::from(socket).send_to(datagram, &to.into())
+}
+
+/// The way back to one client: the listener's socket, sending (in
+/// batches, with GSO) from the address the client sent to.
+#[derive(Debug)]
+pub(crate) struct ToClient {
+    /// The listener's socket.
+    pub(crate) socket: Arc<UdpSocket>,
+    /// Its batching state.
+    pub(crate) batch: Arc<Batched>,
+    /// The client.
+    pub(crate) client: SocketAddr,
+    /// The local address the client sent to (None: the kernel picks).
+    pub(crate) from_ip: Option<IpAddr>,
+}
+
+impl ToClient {
+    /// Sends the run `contents` (datagrams of `stride` bytes) now.
+    pub(crate) fn send(&self, contents: &[u8], stride: usize) -> io::Result<()> {
+        self.batch
+            .send(&self.socket, self.client, contents, stride, self.from_ip)
+    }
+}
+
+/// A flow's socket toward its backend, with its batching state (GRO on).
+#[derive(Debug)]
+pub(crate) struct Upstream {
+    /// The socket, connected to the backend.
+    pub(crate) socket: UdpSocket,
+    /// Its batching state.
+    pub(crate) batch: Batched,
+    /// The backend's address.
+    pub(crate) peer: SocketAddr,
+}
+
+impl Upstream {
+    /// Sends the run `contents` (datagrams of `stride` bytes) now.
+    pub(crate) fn send(&self, contents: &[u8], stride: usize) -> io::Result<()> {
+        self.batch
+            .send(&self.socket, self.peer, contents, stride, None)
+    }
 }
 
 /// Makes the flow's socket toward `backend` (with `default_port` when it
@@ -84,12 +122,20 @@ pub(crate) async fn open(
     backend: &Backend,
     default_port: u16,
     timeout: Duration,
-) -> Result<UdpSocket, ConnectError> {
+) -> Result<Upstream, ConnectError> {
     let addrs = resolve(backend, default_port, timeout).await?;
     let mut last = None;
     for addr in addrs {
-        match bind_connected(addr).await {
-            Ok(socket) => return Ok(socket),
+        let opened = match bind_connected(addr).await {
+            Ok(socket) => Batched::new(&socket).map(|batch| Upstream {
+                socket,
+                batch,
+                peer: addr,
+            }),
+            Err(e) => Err(e),
+        };
+        match opened {
+            Ok(upstream) => return Ok(upstream),
             Err(source) => last = Some(ConnectError::Connect { addr, source }),
         }
     }
@@ -109,17 +155,18 @@ async fn bind_connected(addr: SocketAddr) -> io::Result<UdpSocket> {
     Ok(socket)
 }
 
-/// Sends what the backend answers on `socket` to `client` through
-/// `listener`, until `stop`. A reply the listener's socket cannot take at
-/// once is dropped (UDP), and counted.
+/// Sends what the backend answers on `upstream` to the client, until
+/// `stop`: each run the kernel hands over (GRO) goes out in one call (GSO).
+/// A reply the listener's socket cannot take at once is dropped (UDP), and
+/// counted.
 pub(crate) async fn relay_replies(
-    socket: Arc<UdpSocket>,
-    listener: Arc<UdpSocket>,
-    client: SocketAddr,
+    upstream: Arc<Upstream>,
+    to_client: Arc<ToClient>,
     activity: Arc<Activity>,
     metrics: Arc<UdpMetrics>,
     stop: CancellationToken,
 ) {
+    let socket = &upstream.socket;
     loop {
         tokio::select! {
             () = stop.cancelled() => return,
@@ -131,15 +178,15 @@ pub(crate) async fn relay_replies(
         }
         REPLY_BUF.with_borrow_mut(|buf| {
             loop {
-                match socket.try_recv(buf) {
-                    Ok(n) => {
-                        let reply = buf.get(..n).unwrap_or_default();
-                        match send_to_now(&listener, reply, client) {
-                            Ok(_) => {
-                                metrics.to_client(n);
+                match upstream.batch.try_recv(socket, buf) {
+                    Ok(run) => {
+                        let reply = buf.get(..run.len).unwrap_or_default();
+                        match to_client.send(reply, run.stride) {
+                            Ok(()) => {
+                                metrics.to_client_run(run.count(), run.len);
                                 activity.touch(Instant::now());
                             }
-                            Err(_) => metrics.dropped(UdpDrop::SendFailed, 1),
+                            Err(_) => metrics.dropped(UdpDrop::SendFailed, run.count()),
                         }
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
