@@ -27,11 +27,13 @@ pub(crate) struct Received {
 }
 
 impl Received {
-    /// The datagrams of the run in `buf`.
+    /// The datagrams of the run in `buf` (an empty datagram is one too).
     pub(crate) fn datagrams<'a>(&self, buf: &'a [u8]) -> impl Iterator<Item = &'a [u8]> {
-        buf.get(..self.len)
-            .unwrap_or_default()
-            .chunks(self.stride.max(1))
+        let data = buf.get(..self.len).unwrap_or_default();
+        let empty: &'a [u8] = &[];
+        std::iter::once(empty)
+            .take(usize::from(data.is_empty()))
+            .chain(data.chunks(self.stride.max(1)))
     }
 
     /// How many datagrams the run holds.
@@ -110,5 +112,30 @@ impl Batched {
             self.state.send(socket.into(), &transmit)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(len: usize, stride: usize) -> Received {
+        Received {
+            len,
+            stride,
+            from: "192.0.2.1:1".parse().expect("address"),
+            to_ip: None,
+        }
+    }
+
+    #[test]
+    fn a_run_splits_into_its_datagrams_and_an_empty_one_counts() {
+        let buf = [7u8; 10];
+        let sizes: Vec<usize> = run(10, 4).datagrams(&buf).map(<[u8]>::len).collect();
+        assert_eq!(sizes, [4, 4, 2]);
+        assert_eq!(run(10, 4).count(), 3);
+        let empty: Vec<usize> = run(0, 0).datagrams(&buf).map(<[u8]>::len).collect();
+        assert_eq!(empty, [0], "a zero-length datagram is still a datagram");
+        assert_eq!(run(0, 0).count(), 1);
     }
 }
