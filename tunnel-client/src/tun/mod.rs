@@ -28,7 +28,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use portico_config::model::{RouteMode, Tun};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 
 pub use datagrams::TunDatagrams;
@@ -38,7 +38,7 @@ pub use settings::TunSettings;
 pub use stream::TunStream;
 
 use netlink::{MAIN_TABLE, Netlink, Swept};
-use peers::PeerRoutes;
+use peers::{PeerLease, PeerRoutes};
 use stack::{Handshake, Stack};
 
 /// A running TUN delivery: the device, the stack task and the routes.
@@ -195,19 +195,15 @@ impl TunDelivery {
         Ok((tun, ifindex))
     }
 
-    /// Opens a TCP connection from `client` to `service` (a `[tun]` address
-    /// and port) through the userspace stack; the service's `accept()`
-    /// returns `client`. Fails with [`TunError::Refused`] when nothing
-    /// listens and [`TunError::ConnectTimeout`] after `connect_timeout`
-    /// without an answer.
-    ///
-    /// Cancel safe: dropping the future gives back the connection slot and
-    /// the client's route lease, and aborts the attempt.
-    pub async fn connect(
+    /// What a connection or flow from `client` to `service` needs first:
+    /// matching address families, a running stack, a slot of
+    /// `max_connections` and the client's route lease. Returns the client
+    /// address with IPv4-mapped addresses as IPv4.
+    async fn admit(
         &self,
         client: SocketAddr,
         service: SocketAddr,
-    ) -> Result<TunStream, TunError> {
+    ) -> Result<(SocketAddr, OwnedSemaphorePermit, PeerLease), TunError> {
         let client = SocketAddr::new(client.ip().to_canonical(), client.port());
         if client.is_ipv4() != service.is_ipv4() {
             return Err(TunError::FamilyMismatch { client, service });
@@ -221,6 +217,23 @@ impl TunDelivery {
                 max: self.settings.max_connections,
             })?;
         let lease = self.peers.acquire(client.ip()).await?;
+        Ok((client, permit, lease))
+    }
+
+    /// Opens a TCP connection from `client` to `service` (a `[tun]` address
+    /// and port) through the userspace stack; the service's `accept()`
+    /// returns `client`. Fails with [`TunError::Refused`] when nothing
+    /// listens and [`TunError::ConnectTimeout`] after `connect_timeout`
+    /// without an answer.
+    ///
+    /// Cancel safe: dropping the future gives back the connection slot and
+    /// the client's route lease, and aborts the attempt.
+    pub async fn connect(
+        &self,
+        client: SocketAddr,
+        service: SocketAddr,
+    ) -> Result<TunStream, TunError> {
+        let (client, permit, lease) = self.admit(client, service).await?;
         let handle = self.stack.open(client, service)?;
         let stream = TunStream::new(Arc::clone(&self.stack), handle, lease, permit);
         let handshake = std::future::poll_fn(|cx| self.stack.poll_handshake(stream.handle(), cx));
@@ -243,19 +256,7 @@ impl TunDelivery {
         client: SocketAddr,
         service: SocketAddr,
     ) -> Result<TunDatagrams, TunError> {
-        let client = SocketAddr::new(client.ip().to_canonical(), client.port());
-        if client.is_ipv4() != service.is_ipv4() {
-            return Err(TunError::FamilyMismatch { client, service });
-        }
-        if self.task.is_finished() {
-            return Err(TunError::Stopped);
-        }
-        let permit = Arc::clone(&self.connections)
-            .try_acquire_owned()
-            .map_err(|_| TunError::TooManyConnections {
-                max: self.settings.max_connections,
-            })?;
-        let lease = self.peers.acquire(client.ip()).await?;
+        let (client, permit, lease) = self.admit(client, service).await?;
         let handle = self.stack.open_udp(client)?;
         Ok(TunDatagrams::new(
             Arc::clone(&self.stack),
