@@ -40,6 +40,11 @@ use shared::{AcmeSide, Shared, TlsSide};
 /// After the grace period, how long closing the remaining connections may take.
 pub const HARD_STOP_WAIT: Duration = Duration::from_secs(5);
 
+/// A UDP listener's socket for `addr`.
+fn bind_udp(addr: SocketAddr) -> Result<std::net::UdpSocket, StartError> {
+    udp::bind(addr).map_err(|source| StartError::Bind { addr, source })
+}
+
 /// A listener that is accepting.
 #[derive(Debug)]
 struct RunningListener {
@@ -187,10 +192,7 @@ impl Gateway {
         }
         let mut bound_udp = Vec::new();
         for listener in &config.udp_listeners {
-            let socket = udp::bind(listener.bind).map_err(|source| StartError::Bind {
-                addr: listener.bind,
-                source,
-            })?;
+            let socket = bind_udp(listener.bind)?;
             bound_udp.push((listener.clone(), socket));
         }
         for (config, socket) in bound {
@@ -451,10 +453,7 @@ impl Gateway {
                 .unwrap_or_else(PoisonError::into_inner);
             for l in &config.udp_listeners {
                 if !running.contains_key(&l.bind) {
-                    let socket = udp::bind(l.bind).map_err(|source| StartError::Bind {
-                        addr: l.bind,
-                        source,
-                    })?;
+                    let socket = bind_udp(l.bind)?;
                     bound_udp.push((l.clone(), socket));
                 }
             }
